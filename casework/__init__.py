@@ -1,0 +1,38 @@
+"""Casework: case management for NGOs serving survivors of human trafficking."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # config.py sits beside the package
+    sys.path.insert(0, str(ROOT))
+
+
+def create_app(config: str | dict | None = None) -> Flask:
+    """Build the app. ``config`` is a configuration name, or a dict of settings that
+    override the configuration named by its ``"CONFIG"`` key (default: ``CASEWORK_CONFIG``).
+    """
+    from config import INSTANCE_DIR, load_config
+
+    overrides = dict(config) if isinstance(config, dict) else {}
+    name = config if isinstance(config, str) else overrides.pop("CONFIG", None)
+    settings = load_config(name, overrides)
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.from_mapping(settings)
+    if app.config["DATABASE_URL"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from . import web
+
+    web.init_app(app)
+    return app

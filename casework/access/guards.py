@@ -1,0 +1,241 @@
+"""The guards every view, API route, export and letter calls.
+
+Load, then authorise, then act: a view loads the record, asks ``require`` (which answers
+404 for a record outside the caller's scope, so its existence is not revealed), and then
+reads through ``present`` or writes only ``writable_fields``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g, has_app_context
+from sqlalchemy import and_, exists, false, or_, select
+from werkzeug.exceptions import Forbidden, NotFound
+
+from ..extensions import db
+from .fields import field_specs
+from .policy import READ, WRITE, may_break_glass, permissions
+
+
+class ForbiddenFields(Forbidden):
+    """A write named fields the caller may not write; nothing was changed."""
+
+    def __init__(self, fields: Iterable[str]):
+        self.fields = sorted(fields)
+        super().__init__(f"You may not change: {', '.join(self.fields)}.")
+
+
+def _survivor_model():
+    from ..survivors.models import Survivor
+
+    return Survivor
+
+
+def _cache(name: str) -> dict:
+    if not has_app_context():
+        return {}
+    return g.setdefault(name, {})
+
+
+def relationship(user, survivor) -> str:
+    """``assigned``, ``team`` or ``none``: how ``user`` stands to ``survivor``."""
+    if survivor is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return "none"
+    cache = _cache("_access_relationships")
+    key = (user.id, survivor.id)
+    if key not in cache:
+        cache[key] = _compute_relationship(user, survivor)
+    return cache[key]
+
+
+def _compute_relationship(user, survivor) -> str:
+    if user.role in ("caseworker", "counsellor") and user.id in survivor.assigned_user_ids():
+        return "assigned"
+    if user.role == "supervisor" and user.team_id is not None:
+        staff = [survivor.lead_caseworker, *survivor.collaborators]
+        if any(member.team_id == user.team_id for member in staff if member is not None):
+            return "team"
+    return "none"
+
+
+def forget(survivor) -> None:
+    """Drop cached relationships of ``survivor`` (after its assignment changed)."""
+    for name in ("_access_relationships", "_access_break_glass"):
+        cache = _cache(name)
+        for key in [k for k in cache if k[1] == survivor.id]:
+            del cache[key]
+
+
+def break_glass_active(user, survivor) -> bool:
+    if survivor is None or not getattr(user, "is_authenticated", False):
+        return False
+    cache = _cache("_access_break_glass")
+    key = (user.id, survivor.id)
+    if key not in cache:
+        preload_break_glass(user, [survivor.id])
+    return cache.get(key, False)
+
+
+def preload_break_glass(user, survivor_ids: Iterable[uuid.UUID]) -> None:
+    """Look up open break-glass grants for many survivors in one query (lists)."""
+    from .models import BreakGlassGrant
+
+    ids = list(survivor_ids)
+    cache = _cache("_access_break_glass")
+    for sid in ids:
+        cache[(user.id, sid)] = False
+    if user.role != "supervisor" or not ids:
+        return
+    open_ids = db.session.scalars(
+        select(BreakGlassGrant.survivor_id).where(
+            BreakGlassGrant.user_id == user.id,
+            BreakGlassGrant.survivor_id.in_(ids),
+            BreakGlassGrant.expires_at > datetime.now(UTC),
+        )
+    )
+    for sid in open_ids:
+        cache[(user.id, sid)] = True
+
+
+def _is_class(obj) -> bool:
+    return isinstance(obj, type)
+
+
+def _granted(user, obj, permission: str) -> set[str]:
+    model = obj if _is_class(obj) else type(obj)
+    if _is_class(obj):
+        # A record about to be created: its creator becomes the lead caseworker.
+        rel = "assigned" if user.role == "caseworker" else "none"
+        glass = False
+    else:
+        survivor = _owning_survivor(obj)
+        rel = relationship(user, survivor)
+        glass = may_break_glass(user.role, rel) and break_glass_active(user, survivor)
+    return {
+        name
+        for name, spec in field_specs(model).items()
+        if permission in permissions(user.role, rel, spec.tier, glass)
+    }
+
+
+def _owning_survivor(obj):
+    return obj if isinstance(obj, _survivor_model()) else getattr(obj, "survivor", None)
+
+
+def readable_fields(user, obj) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return _granted(user, obj, READ)
+
+
+def writable_fields(user, obj) -> set[str]:
+    """Fields ``user`` may set on ``obj`` (a record, or a model class for creation)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    model = obj if _is_class(obj) else type(obj)
+    specs = field_specs(model)
+    return {name for name in _granted(user, obj, WRITE) if not specs[name].read_only}
+
+
+def present(user, obj) -> dict[str, Any]:
+    """The redacted view of ``obj``: readable fields only, unreadable ones absent."""
+    readable = readable_fields(user, obj)
+    return {
+        name: getattr(obj, name) for name in field_specs(type(obj)) if name in readable
+    }
+
+
+def check_write(user, obj, names: Iterable[str]) -> None:
+    """Refuse, whole, a write naming any field ``user`` may not write."""
+    forbidden = set(names) - writable_fields(user, obj)
+    if forbidden:
+        from ..audit import record_denial
+
+        record_denial(user, "survivor.write_denied", _owning_survivor(obj), sorted(forbidden))
+        raise ForbiddenFields(forbidden)
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+def _can_read(user, survivor) -> bool:
+    return bool(readable_fields(user, survivor))
+
+
+def _can_close(user, survivor) -> bool:
+    return "status" in writable_fields(user, survivor)
+
+
+def _can_break_glass(user, survivor) -> bool:
+    return may_break_glass(user.role, relationship(user, survivor))
+
+
+def _can_see_access_log(user, survivor) -> bool:
+    rel = relationship(user, survivor)
+    return (user.role, rel) in {("caseworker", "assigned"), ("supervisor", "team")}
+
+
+ACTIONS = {
+    "survivor.create": lambda user, _: user.role == "caseworker",
+    "survivor.list": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor"),
+    "survivor.read": _can_read,
+    "survivor.update": lambda user, s: bool(writable_fields(user, s)),
+    "survivor.close": _can_close,
+    "survivor.break_glass": _can_break_glass,
+    "survivor.access_log": _can_see_access_log,
+    "policy.view": lambda user, _: user.role == "admin",
+    "users.manage": lambda user, _: user.role == "admin",
+}
+
+
+def allowed(user, action: str, obj=None) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.active:
+        return false()
+    return bool(ACTIONS[action](user, obj))
+
+
+def require(user, action: str, obj=None) -> None:
+    """Raise 404 (record out of scope) or 403 unless ``user`` may do ``action`` on ``obj``."""
+    if allowed(user, action, obj):
+        return
+    from ..audit import record_denial
+
+    survivor = _owning_survivor(obj) if obj is not None and not _is_class(obj) else None
+    record_denial(user, f"{action}.denied", survivor)
+    if survivor is not None and not _can_read(user, survivor):
+        raise NotFound()
+    raise Forbidden()
+
+
+def scope_clause(user):
+    """SQL condition selecting exactly the survivors ``user`` has a relationship to."""
+    from ..auth.models import User
+    from ..survivors.models import survivor_collaborators
+
+    Survivor = _survivor_model()
+    if not getattr(user, "is_authenticated", False) or not user.active:
+        return false()
+    if user.role in ("caseworker", "counsellor"):
+        return or_(
+            Survivor.lead_caseworker_id == user.id,
+            exists().where(
+                survivor_collaborators.c.survivor_id == Survivor.id,
+                survivor_collaborators.c.user_id == user.id,
+            ),
+        )
+    if user.role == "supervisor" and user.team_id is not None:
+        team_member = select(User.id).where(User.team_id == user.team_id)
+        return or_(
+            Survivor.lead_caseworker_id.in_(team_member),
+            exists().where(
+                and_(
+                    survivor_collaborators.c.survivor_id == Survivor.id,
+                    survivor_collaborators.c.user_id.in_(team_member),
+                )
+            ),
+        )
+    return false()

@@ -1,0 +1,63 @@
+"""POST/DELETE /api/v1/auth/token."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from ..auth import service
+from .errors import problem
+from .schemas import UTCTimestamp
+
+blp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth",
+                description="Bearer tokens for the API.")
+
+
+class TokenRequest(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    otp = fields.String(validate=validate.Length(max=16))
+
+
+class TokenUser(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    role = fields.String()
+
+
+class TokenResponse(Schema):
+    token = fields.String()
+    expires_at = UTCTimestamp()
+    user = fields.Nested(TokenUser)
+
+
+@blp.route("/token")
+class Token(MethodView):
+    @blp.arguments(TokenRequest)
+    @blp.response(200, TokenResponse)
+    @blp.alt_response(401, schema="Error", description="Wrong credentials")
+    @blp.alt_response(429, schema="Error", description="Too many attempts for this username")
+    @blp.doc(security=[])
+    def post(self, credentials):
+        """Exchange a username and password for a bearer token."""
+        try:
+            user = service.authenticate(credentials["username"], credentials["password"])
+        except service.LoginThrottled:
+            return problem(429, "Too many failed attempts for this username; wait a minute.")
+        except service.InvalidCredentials:
+            return problem(401, "The username or password is not correct.")
+        issued = service.issue_token(user, name="api")
+        return {"token": issued.token, "expires_at": issued.record.expires_at,
+                "user": {"id": user.id, "username": user.username, "role": user.role}}
+
+    @blp.response(204)
+    def delete(self):
+        """Revoke the token this request is made with."""
+        token = getattr(g, "api_token", None)
+        if token is None or not current_user.is_authenticated:
+            return problem(401, "Send the token to revoke as the bearer token.")
+        service.revoke_token(token)
+        return None

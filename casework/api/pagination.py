@@ -1,0 +1,39 @@
+"""Opaque keyset cursors and the list envelope {"items": [...], "next_cursor": ...}."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime
+
+from marshmallow import Schema, fields, validate
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise InvalidCursor("The cursor is not one this API gave out.") from exc
+
+
+class PageArgs(Schema):
+    limit = fields.Integer(load_default=DEFAULT_LIMIT,
+                           validate=validate.Range(min=1, max=MAX_LIMIT),
+                           metadata={"description": f"Items per page (1–{MAX_LIMIT})."})
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200),
+                           metadata={"description": "next_cursor of the previous page."})

@@ -1,0 +1,99 @@
+"""The audit log: append-only and hash-chained.
+
+Each row stores ``hash = sha256(prev_hash || canonical_json(row))``. Rows are numbered
+without gaps (``id``), so an edited row breaks its own hash, a deleted row breaks the
+numbering and the next row's ``prev_hash``, and an inserted row breaks both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, DDL, BigInteger, Integer, String, Text, Uuid, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from ..models_base import UTCDateTime
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    actor_username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # The team responsible for the subject when the event happened (supervisors' filter).
+    team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # Names of fields read or changed — never the values of identifying fields.
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(8))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def canonical(self) -> bytes:
+        """The row's content, in one stable byte form, as the hash covers it."""
+        body = {
+            "id": self.id,
+            "occurred_at": self.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "actor_id": str(self.actor_id) if self.actor_id else None,
+            "actor_username": self.actor_username,
+            "action": self.action,
+            "subject_type": self.subject_type,
+            "subject_id": str(self.subject_id) if self.subject_id else None,
+            "team_id": str(self.team_id) if self.team_id else None,
+            "fields": list(self.fields or []),
+            "reason": self.reason,
+            "channel": self.channel,
+            "ip": self.ip,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.prev_hash.encode() + self.canonical()).hexdigest()
+
+
+# The database itself refuses to change or remove audit rows, on both engines. The same
+# statements are in the migration that creates the table.
+APPEND_ONLY_DDL = {
+    "sqlite": [
+        """CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+           BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
+        """CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+           BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END""",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+           BEGIN RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql""",
+        """CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+           FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""",
+    ],
+}
+DROP_APPEND_ONLY_DDL = {
+    "sqlite": [
+        "DROP TRIGGER IF EXISTS audit_events_no_update",
+        "DROP TRIGGER IF EXISTS audit_events_no_delete",
+    ],
+    "postgresql": [
+        "DROP TRIGGER IF EXISTS audit_events_no_change ON audit_events",
+        "DROP FUNCTION IF EXISTS audit_events_append_only()",
+    ],
+}
+
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(
+            AuditEvent.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect)
+        )

@@ -1,0 +1,158 @@
+"""Authentication: credentials, per-user throttling, API tokens, user administration."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import current_app
+from limits import parse
+from sqlalchemy import func, select
+
+from .. import audit
+from ..extensions import db, limiter
+from .models import ROLES, TEAM_ROLES, ApiToken, Team, User
+from .passwords import (
+    MIN_PASSWORD_LENGTH,
+    burn_time,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+
+
+class LoginThrottled(Exception):
+    """Too many failures for this username; the same answer whether it exists or not."""
+
+
+class InvalidCredentials(Exception):
+    pass
+
+
+class UserError(ValueError):
+    """A user-administration request that cannot be carried out, with the reason."""
+
+
+def _throttle_limit():
+    return parse(current_app.config["LOGIN_FAILURE_LIMIT"])
+
+
+def _throttle_key(username: str) -> str:
+    return (username or "").strip().casefold()[:64]
+
+
+def authenticate(username: str, password: str) -> User:
+    """Check credentials; raise LoginThrottled or InvalidCredentials. Audits either way."""
+    key = _throttle_key(username)
+    if not limiter.limiter.test(_throttle_limit(), "login", key):
+        audit.record_denial(None, "auth.login_throttled", actor_username=key)
+        raise LoginThrottled()
+    user = db.session.scalar(select(User).where(func.lower(User.username) == key))
+    if user is None:
+        burn_time(password)
+        ok = False
+    else:
+        ok = verify_password(user.password_hash, password) and user.active
+    if not ok:
+        limiter.limiter.hit(_throttle_limit(), "login", key)
+        audit.record_denial(user, "auth.login_failed", actor_username=key)
+        raise InvalidCredentials()
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = datetime.now(UTC)
+    audit.record(user, "auth.login")
+    return user
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@dataclass
+class IssuedToken:
+    token: str
+    record: ApiToken
+
+
+def issue_token(user: User, name: str = "api") -> IssuedToken:
+    token = "cw_" + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    record = ApiToken(
+        user=user,
+        name=name,
+        token_hash=ApiToken.digest(token),
+        created_at=now,
+        expires_at=now + current_app.config["API_TOKEN_LIFETIME"],
+    )
+    db.session.add(record)
+    db.session.flush()
+    audit.record(user, "auth.token_issued", subject=None)
+    return IssuedToken(token, record)
+
+
+def user_for_token(token: str) -> tuple[User, ApiToken] | None:
+    record = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == ApiToken.digest(token)))
+    now = datetime.now(UTC)
+    if record is None or not record.is_valid(now):
+        return None
+    record.last_used_at = now
+    return record.user, record
+
+
+def revoke_token(record: ApiToken) -> None:
+    record.revoked_at = datetime.now(UTC)
+    audit.record(record.user, "auth.token_revoked")
+
+
+# --- administration ----------------------------------------------------------------------------
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def create_user(username: str, role: str, password: str, *, team: str | None = None,
+                display_name: str | None = None, email: str | None = None,
+                actor: User | None = None) -> User:
+    username = username.strip()
+    if not username or len(username) > 64 or any(ch.isspace() for ch in username):
+        raise UserError("The username must be 1 to 64 characters without spaces.")
+    if role not in ROLES:
+        raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
+    if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+        raise UserError(f"A user named {username!r} already exists.")
+    if team and role not in TEAM_ROLES:
+        raise UserError(f"A {role} does not belong to a team.")
+    check_password_rules(password)
+    team_row = None
+    if team:
+        team_row = db.session.scalar(select(Team).where(Team.name == team))
+        if team_row is None:
+            team_row = Team(name=team)
+            db.session.add(team_row)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        email=email,
+        role=role,
+        team=team_row,
+        password_hash=hash_password(password),
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "user.created", subject=user, fields=["username", "role", "team"],
+                 actor_username=None if actor else "cli")
+    return user
+
+
+def deactivate_user(user: User, actor: User | None = None) -> None:
+    """Deactivate, ending every session (generation bump) and revoking every token."""
+    user.active = False
+    user.session_generation += 1
+    now = datetime.now(UTC)
+    for token in db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = now
+    audit.record(actor, "user.deactivated", subject=user, actor_username=None if actor else "cli")

@@ -1,0 +1,98 @@
+"""flask --app casework ... commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from .extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(seed_demo)
+
+
+@click.group()
+def users():
+    """Create and deactivate user accounts."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True,
+              type=click.Choice(["caseworker", "counsellor", "supervisor", "admin", "donor"]))
+@click.option("--team", default=None, help="Team name (created if new).")
+@click.option("--display-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(name, role, team, display_name, password_stdin):
+    """Create user NAME with ROLE."""
+    from .auth.service import UserError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(name, role, password, team=team, display_name=display_name)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    click.echo(f"Created {user.username} ({user.role}{', team ' + team if team else ''}).")
+
+
+@users.command("deactivate")
+@click.argument("name")
+def users_deactivate(name):
+    """Deactivate NAME: ends their sessions and revokes their API tokens."""
+    from .auth.models import User
+    from .auth.service import deactivate_user
+
+    user = db.session.scalar(select(User).where(func.lower(User.username) == name.lower()))
+    if user is None:
+        raise click.ClickException(f"No user named {name!r}.")
+    deactivate_user(user)
+    db.session.commit()
+    click.echo(f"Deactivated {user.username}.")
+
+
+@click.group("audit")
+def audit_group():
+    """The audit log."""
+
+
+@audit_group.command("verify")
+def audit_verify():
+    """Walk the hash chain; exit 1 and name the first bad row if it is broken."""
+    from .audit import verify
+
+    result = verify()
+    if result.ok:
+        click.echo(f"Audit chain intact: {result.checked} events checked.")
+        return
+    click.echo(
+        f"Audit chain BROKEN at event {result.first_bad_id}: {result.problem} "
+        f"({result.checked} events verified before it).",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@click.command("seed-demo")
+@click.option("--survivors", "count", default=200, show_default=True)
+@click.option("--seed", default=2026, show_default=True, help="Random seed (repeatable data).")
+def seed_demo(count, seed):
+    """Create a demo organisation, one user of each role and synthetic survivors."""
+    from .seed import seed_demo_data
+
+    logins = seed_demo_data(count=count, seed=seed)
+    if logins is None:
+        click.echo("Demo data is already present; nothing added.")
+        return
+    click.echo(f"Seeded {count} synthetic survivors. Demo logins (password for all below):")
+    for username, role, password in logins:
+        click.echo(f"  {role:<11} {username:<12} {password}")

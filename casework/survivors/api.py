@@ -1,0 +1,173 @@
+"""/api/v1/survivors: the survivor record as other software sees it."""
+
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from werkzeug.exceptions import BadRequest
+
+from .. import vocab
+from ..access import present
+from ..api.errors import problem
+from ..api.pagination import InvalidCursor, PageArgs
+from ..api.schemas import UTCTimestamp, model_schema
+from . import service
+from .models import CLOSED_STATUSES, Survivor
+
+blp = Blueprint("survivors_api", __name__, url_prefix="/api/v1/survivors",
+                description="Survivor records. Fields the caller may not read are absent.")
+
+SurvivorSchema = model_schema(
+    Survivor,
+    "Survivor",
+    overrides={"collaborator_ids": fields.List(fields.UUID(), metadata={"description":
+                                                                    "Tier: operational."})},
+)
+
+
+class SurvivorListSchema(Schema):
+    items = fields.List(fields.Nested(SurvivorSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class SurvivorListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(vocab.htcds(vocab.CASE_STATUS).values))
+    risk_level = fields.String(validate=validate.OneOf(vocab.RISK_LEVELS.values))
+    case_number = fields.String(validate=validate.Length(max=16))
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class CloseSchema(ReasonSchema):
+    status = fields.String(load_default="Closed", validate=validate.OneOf(CLOSED_STATUSES))
+
+
+class BreakGlassResponse(Schema):
+    survivor_id = fields.UUID()
+    expires_at = UTCTimestamp()
+
+
+class AccessLogEntry(Schema):
+    id = fields.Integer()
+    occurred_at = UTCTimestamp()
+    actor_id = fields.UUID(allow_none=True)
+    actor_username = fields.String(allow_none=True)
+    action = fields.String()
+    channel = fields.String()
+    fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
+    reason = fields.String(allow_none=True)
+
+
+def _json_object() -> dict:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("Send a JSON object with Content-Type: application/json.")
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return data
+
+
+def _write_errors(exc: service.ValidationFailed):
+    return problem(422, "Some fields are not valid.", errors=exc.errors)
+
+
+@blp.route("")
+class Survivors(MethodView):
+    @blp.arguments(SurvivorListArgs, location="query")
+    @blp.response(200, SurvivorListSchema)
+    def get(self, args):
+        """The caller's caseload (supervisors: their team's), newest first."""
+        filters = service.CaseloadFilters(
+            status=args.get("status"), risk_level=args.get("risk_level"),
+            case_number=args.get("case_number"),
+        )
+        try:
+            rows, next_cursor = service.caseload_page(
+                current_user, filters, args["limit"], args["cursor"]
+            )
+        except InvalidCursor as exc:
+            return problem(400, str(exc), errors={"cursor": [str(exc)]})
+        return {"items": [present(current_user, s) for s in rows], "next_cursor": next_cursor}
+
+    @blp.doc(requestBody={"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Survivor"}}}})
+    @blp.response(201, SurvivorSchema)
+    @blp.alt_response(403, schema="Error", description="A field the caller may not write")
+    @blp.alt_response(422, schema="Error", description="Invalid fields")
+    def post(self):
+        """Register a survivor; the caller becomes lead caseworker unless another is named."""
+        data = _json_object()
+        try:
+            survivor = service.create(current_user, data)
+        except service.ValidationFailed as exc:
+            return _write_errors(exc)
+        return service.record_view(current_user, survivor)
+
+
+@blp.route("/<uuid:survivor_id>")
+class SurvivorItem(MethodView):
+    @blp.response(200, SurvivorSchema)
+    @blp.alt_response(404, schema="Error", description="No such survivor in the caller's scope")
+    def get(self, survivor_id):
+        """One survivor, with exactly the fields the caller may read."""
+        survivor = service.get_for(current_user, survivor_id)
+        return service.record_view(current_user, survivor)
+
+    @blp.doc(requestBody={"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Survivor"}}}})
+    @blp.response(200, SurvivorSchema)
+    @blp.alt_response(403, schema="Error", description="A field the caller may not write")
+    @blp.alt_response(404, schema="Error", description="No such survivor in the caller's scope")
+    @blp.alt_response(422, schema="Error", description="Invalid fields")
+    def patch(self, survivor_id):
+        """Change some fields; refused whole if any named field may not be written."""
+        survivor = service.get_for(current_user, survivor_id)
+        data = _json_object()
+        try:
+            service.update_record(current_user, survivor, data)
+        except service.ValidationFailed as exc:
+            return _write_errors(exc)
+        return service.record_view(current_user, survivor)
+
+
+@blp.route("/<uuid:survivor_id>/close", methods=["POST"])
+@blp.arguments(CloseSchema)
+@blp.response(200, SurvivorSchema)
+@blp.alt_response(409, schema="Error", description="Already closed")
+def close_survivor(args, survivor_id):
+    """Close the case with a reason (status Closed or ClosedReferred)."""
+    survivor = service.get_for(current_user, survivor_id)
+    try:
+        service.close(current_user, survivor, args["reason"], args["status"])
+    except service.ValidationFailed as exc:
+        return _write_errors(exc)
+    except service.Conflict as exc:
+        return problem(409, str(exc))
+    return service.record_view(current_user, survivor)
+
+
+@blp.route("/<uuid:survivor_id>/break-glass", methods=["POST"])
+@blp.response(200, BreakGlassResponse)
+@blp.alt_response(400, schema="Error", description="No reason given")
+def break_glass(survivor_id):
+    """Supervisors: open the identifying fields of a team case for 30 minutes, with a reason."""
+    survivor = service.get_for(current_user, survivor_id)
+    data = _json_object()
+    try:
+        grant = service.break_glass(current_user, survivor, data.get("reason"))
+    except service.ValidationFailed as exc:
+        return problem(400, "Give the reason for breaking the glass.", errors=exc.errors)
+    return {"survivor_id": survivor.id, "expires_at": grant.expires_at}
+
+
+@blp.route("/<uuid:survivor_id>/access-log", methods=["GET"])
+@blp.response(200, AccessLogEntry(many=True))
+def access_log(survivor_id):
+    """Who opened or changed this record, when, and why (newest first)."""
+    survivor = service.get_for(current_user, survivor_id)
+    return service.access_log(current_user, survivor)

@@ -1,0 +1,402 @@
+"""The survivor record's logic, shared by the pages and the API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from .. import access, audit, vocab
+from ..access.fields import field_specs
+from ..access.models import BreakGlassGrant
+from ..audit.models import AuditEvent
+from ..auth.models import User
+from ..extensions import db
+from .models import CLOSED_STATUSES, CaseNumberCounter, Survivor
+
+MAX_TEXT = {"address": 500, "narrative": 20000, "risk_notes": 5000, "closure_reason": 2000}
+EARLIEST_DATE = date(1900, 1, 1)
+# Anything below U+0020 except tab, newline and carriage return has no place in a record
+# (and PostgreSQL refuses NUL outright).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{4,40}$")
+
+
+class ValidationFailed(ValueError):
+    """One or more fields are wrong; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = {name: [str(m) for m in msgs] for name, msgs in errors.items()}
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in self.errors.items()))
+
+
+class Conflict(ValueError):
+    pass
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _max_length(name: str) -> int | None:
+    column = Survivor.__table__.columns.get(name)
+    length = getattr(column.type, "length", None) if column is not None else None
+    return length or MAX_TEXT.get(name)
+
+
+def validate(changes: dict, *, today: date | None = None) -> dict:
+    """Check and normalise ``changes`` (field -> Python value); raise ValidationFailed."""
+    today = today or date.today()
+    specs = field_specs(Survivor)
+    errors: dict[str, list] = {}
+    clean: dict = {}
+    for name, value in changes.items():
+        spec = specs.get(name)
+        if spec is None:
+            errors.setdefault(name, []).append(_l("Unknown field."))
+            continue
+        try:
+            clean[name] = _clean_value(name, spec, value, today)
+        except ValueError as exc:
+            errors.setdefault(name, []).append(exc.args[0])
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def _clean_text(name: str, value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(_l("Enter text."))
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise ValueError(_l("Remove the control characters from this text."))
+    limit = _max_length(name)
+    if limit and len(value) > limit:
+        raise ValueError(_l("Use at most %(n)d characters.", n=limit))
+    return value or None
+
+
+def _clean_value(name: str, spec, value, today: date):
+    if name in ("lead_caseworker_id",):
+        return _clean_user_id(value, ("caseworker",))
+    if name == "collaborator_ids":
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple):
+            raise ValueError(_l("Give a list of user ids."))
+        return [_clean_user_id(v, ("caseworker", "counsellor")) for v in dict.fromkeys(value)]
+    if name in ("intake_date", "date_of_birth"):
+        return _clean_date(name, value, today)
+    column = Survivor.__table__.columns.get(name)
+    if column is not None and column.type.__class__.__name__ == "JSON":
+        return _clean_list(spec, value)
+    text = _clean_text(name, value)
+    if text is None:
+        return None
+    if spec.vocab:
+        vocabulary = vocab.resolve(spec.vocab)
+        if text not in vocabulary:
+            raise ValueError(_l("“%(value)s” is not one of the allowed values.", value=text[:40]))
+    if name == "email" and not _EMAIL.match(text):
+        raise ValueError(_l("Enter an email address like name@example.org."))
+    if name == "phone" and not _PHONE.match(text):
+        raise ValueError(_l("Enter a phone number: digits, spaces and + ( ) - only."))
+    return text
+
+
+def _clean_list(spec, value) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(_l("Give a list of values."))
+    vocabulary = vocab.resolve(spec.vocab) if spec.vocab else None
+    cleaned = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    if vocabulary is not None:
+        unknown = [v for v in cleaned if v not in vocabulary]
+        if unknown:
+            raise ValueError(
+                _l("Not allowed here: %(values)s.", values=", ".join(v[:40] for v in unknown[:5]))
+            )
+    return cleaned
+
+
+def _clean_date(name: str, value, today: date) -> date | None:
+    if value is None or value == "":
+        if name == "intake_date":
+            raise ValueError(_l("Enter the intake date."))
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(_l("Enter a date as YYYY-MM-DD.")) from None
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValueError(_l("Enter a date as YYYY-MM-DD."))
+    if value > today:
+        raise ValueError(_l("This date is in the future."))
+    if value < EARLIEST_DATE:
+        raise ValueError(_l("This date is before 1900."))
+    return value
+
+
+def _clean_user_id(value, roles: tuple[str, ...]) -> uuid.UUID:
+    try:
+        user_id = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(_l("Not a user id.")) from None
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.role not in roles:
+        raise ValueError(_l("No active %(roles)s with this id.", roles=" or ".join(roles)))
+    return user_id
+
+
+# --- case numbers ------------------------------------------------------------------------------
+
+
+def next_case_number(year: int) -> str:
+    """CW-YYYY-NNNNNN, numbered per year; safe under concurrent requests."""
+    for _attempt in range(5):
+        value = db.session.scalar(
+            update(CaseNumberCounter)
+            .where(CaseNumberCounter.year == year)
+            .values(last_value=CaseNumberCounter.last_value + 1)
+            .returning(CaseNumberCounter.last_value)
+        )
+        if value is not None:
+            return f"CW-{year}-{value:06d}"
+        try:
+            with db.session.begin_nested():
+                db.session.add(CaseNumberCounter(year=year, last_value=0))
+        except IntegrityError:
+            continue  # another request created the year's counter first
+    raise RuntimeError("could not allocate a case number")
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def load(survivor_id) -> Survivor | None:
+    try:
+        key = survivor_id if isinstance(survivor_id, uuid.UUID) else uuid.UUID(str(survivor_id))
+    except ValueError:
+        return None
+    return db.session.get(Survivor, key)
+
+
+def get_for(user, survivor_id, action: str = "survivor.read") -> Survivor:
+    """Load, then authorise (404 outside the caller's scope)."""
+    from werkzeug.exceptions import NotFound
+
+    survivor = load(survivor_id)
+    if survivor is None:
+        raise NotFound()
+    access.require(user, action, survivor)
+    return survivor
+
+
+def record_view(user, survivor: Survivor) -> dict:
+    """The caller's view of one survivor, audited as a read of the fields shown."""
+    shown = access.present(user, survivor)
+    audit.record(user, "survivor.viewed", survivor, fields=shown.keys())
+    return shown
+
+
+@dataclass
+class CaseloadFilters:
+    status: str | None = None
+    risk_level: str | None = None
+    case_number: str | None = None
+
+
+def fields_readable_in_caseload(user) -> set[str]:
+    """What ``user`` may read of the survivors in their own caseload."""
+    relationship = {"caseworker": "assigned", "counsellor": "assigned",
+                    "supervisor": "team"}.get(user.role, "none")
+    from ..access.policy import READ, permissions
+
+    return {name for name, spec in field_specs(Survivor).items()
+            if READ in permissions(user.role, relationship, spec.tier)}
+
+
+def caseload_query(user, filters: CaseloadFilters) -> Select:
+    access.require(user, "survivor.list")
+    readable = fields_readable_in_caseload(user)
+    forbidden = [name for name in ("status", "risk_level", "case_number")
+                 if getattr(filters, name) and name not in readable]
+    if forbidden:
+        raise access.ForbiddenFields(forbidden)
+    query = select(Survivor).where(access.scope_clause(user))
+    if filters.status:
+        query = query.where(Survivor.status == filters.status)
+    if filters.risk_level:
+        query = query.where(Survivor.risk_level == filters.risk_level)
+    if filters.case_number:
+        term = filters.case_number.strip().upper()
+        query = query.where(Survivor.case_number.contains(term, autoescape=True))
+    return query.options(selectinload(Survivor.collaborators),
+                         selectinload(Survivor.lead_caseworker))
+
+
+def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None):
+    """One page of the caseload, newest intake first, keyset-paginated."""
+    from ..api.pagination import decode_cursor, encode_cursor
+
+    query = caseload_query(user, filters).order_by(
+        Survivor.created_at.desc(), Survivor.id.desc()
+    )
+    if cursor:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(Survivor.created_at < created_at,
+                and_(Survivor.created_at == created_at, Survivor.id < last_id))
+        )
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    access.preload_break_glass(user, [s.id for s in rows])
+    for survivor in rows:
+        audit.record(user, "survivor.listed", survivor,
+                     fields=access.readable_fields(user, survivor))
+    return rows, next_cursor
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+
+def _apply(survivor: Survivor, clean: dict) -> list[str]:
+    changed = []
+    for name, value in clean.items():
+        if name == "collaborator_ids":
+            users = [db.session.get(User, uid) for uid in value]
+            if [u.id for u in survivor.collaborators] != [u.id for u in users]:
+                survivor.collaborators = users
+                changed.append(name)
+            continue
+        if getattr(survivor, name) != value:
+            setattr(survivor, name, value)
+            changed.append(name)
+    _derive(survivor)
+    return changed
+
+
+def _derive(survivor: Survivor) -> None:
+    dob, intake = survivor.date_of_birth, survivor.intake_date
+    if dob is None or intake is None:
+        survivor.age_band = None
+        return
+    years = intake.year - dob.year - ((intake.month, intake.day) < (dob.month, dob.day))
+    survivor.age_band = vocab.age_band_for(max(years, 0))
+
+
+def _check_status_change(survivor: Survivor | None, clean: dict) -> None:
+    status = clean.get("status")
+    if status in CLOSED_STATUSES and (survivor is None or survivor.status != status):
+        raise ValidationFailed({"status": [_l("Close a case with the Close action and a reason.")]})
+
+
+def _reject_unknown(data: dict) -> None:
+    unknown = set(data) - set(field_specs(Survivor))
+    if unknown:
+        raise ValidationFailed({name: [_l("Unknown field.")] for name in sorted(unknown)})
+
+
+def create(user, data: dict) -> Survivor:
+    access.require(user, "survivor.create")
+    _reject_unknown(data)
+    access.check_write(user, Survivor, data.keys())
+    clean = validate({"intake_date": date.today(), **data})
+    _check_status_change(None, clean)
+    survivor = Survivor(lead_caseworker_id=clean.pop("lead_caseworker_id", user.id),
+                        status=clean.pop("status", None) or "Active")
+    survivor.lead_caseworker = db.session.get(User, survivor.lead_caseworker_id)
+    survivor.case_number = next_case_number(clean["intake_date"].year)
+    changed = _apply(survivor, clean)
+    db.session.add(survivor)
+    db.session.flush()
+    audit.record(user, "survivor.created", survivor,
+                 fields=sorted({*changed, "case_number", "status", "lead_caseworker_id"}))
+    return survivor
+
+
+def update_record(user, survivor: Survivor, data: dict) -> list[str]:
+    """Apply a partial update; refused whole if it names a field the user may not write."""
+    _reject_unknown(data)
+    access.check_write(user, survivor, data.keys())
+    clean = validate(data)
+    _check_status_change(survivor, clean)
+    if user.role == "supervisor" and "lead_caseworker_id" in clean:
+        lead = db.session.get(User, clean["lead_caseworker_id"])
+        if lead.team_id != user.team_id:
+            raise ValidationFailed({"lead_caseworker_id": [_l("Choose a caseworker of your team.")]})
+    changed = _apply(survivor, clean)
+    if changed:
+        survivor.updated_at = datetime.now(UTC)
+        access.forget(survivor)
+        audit.record(user, "survivor.updated", survivor, fields=changed)
+    return changed
+
+
+def close(user, survivor: Survivor, reason: str, status: str = "Closed") -> None:
+    access.require(user, "survivor.close", survivor)
+    if status not in CLOSED_STATUSES:
+        raise ValidationFailed({"status": [_l("Choose Closed or Closed (referred).")]})
+    if survivor.is_closed:
+        raise Conflict(_l("This case is already closed."))
+    reason_clean = _clean_text("closure_reason", reason)
+    if not reason_clean:
+        raise ValidationFailed({"reason": [_l("Give the reason for closing the case.")]})
+    survivor.status = status
+    survivor.closure_reason = reason_clean
+    survivor.closed_at = datetime.now(UTC)
+    audit.record(user, "survivor.closed", survivor, fields=["status", "closure_reason", "closed_at"])
+
+
+def break_glass(user, survivor: Survivor, reason: str | None) -> BreakGlassGrant:
+    access.require(user, "survivor.break_glass", survivor)
+    reason_clean = _clean_text("closure_reason", reason) if isinstance(reason, str) else None
+    if not reason_clean or len(reason_clean) < 10:
+        raise ValidationFailed(
+            {"reason": [_l("Say why you need the identifying details (at least 10 characters).")]}
+        )
+    now = datetime.now(UTC)
+    grant = BreakGlassGrant(user_id=user.id, survivor_id=survivor.id, reason=reason_clean,
+                            granted_at=now,
+                            expires_at=now + current_app.config["BREAK_GLASS_DURATION"])
+    db.session.add(grant)
+    access.forget(survivor)
+    audit.record(user, "survivor.break_glass", survivor,
+                 fields=access.fields_in_tier(Survivor, "identifying"), reason=reason_clean)
+    return grant
+
+
+ACCESS_LOG_ACTIONS = ("survivor.viewed", "survivor.listed", "survivor.created",
+                      "survivor.updated", "survivor.closed", "survivor.break_glass")
+
+
+def access_log(user, survivor: Survivor, limit: int = 200) -> list[AuditEvent]:
+    access.require(user, "survivor.access_log", survivor)
+    events = list(db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.subject_id == survivor.id, AuditEvent.action.in_(ACCESS_LOG_ACTIONS))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    ))
+    audit.record(user, "survivor.access_log_viewed", survivor)
+    return events
+
+
+def count_in_scope(user) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Survivor).where(access.scope_clause(user))
+    ) or 0

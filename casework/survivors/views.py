@@ -1,0 +1,222 @@
+"""Survivor pages: caseload, register, view, edit, close, break-glass."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import access, vocab
+from ..access.fields import field_specs
+from ..api.pagination import InvalidCursor
+from ..auth.models import User
+from ..extensions import db
+from . import service
+from .forms import BreakGlassForm, CloseForm, SurvivorForm
+from .labels import FIELD_LABELS, TIER_LABELS
+from .models import CLOSED_STATUSES, Survivor
+
+bp = Blueprint("survivors", __name__, url_prefix="/survivors")
+PAGE_SIZE = 50
+
+
+def _staff_choices(user, survivor: Survivor | None) -> dict:
+    """Who may be lead or collaborator: active staff of the user's team."""
+    query = select(User).where(User.active.is_(True)).order_by(User.display_name)
+    if user.team_id is not None:
+        query = query.where(User.team_id == user.team_id)
+    else:
+        query = query.where(User.id == user.id)
+    staff = list(db.session.scalars(query))
+    if survivor is not None:  # keep current assignees selectable even if from elsewhere
+        known = {u.id for u in staff}
+        staff += [u for u in [survivor.lead_caseworker, *survivor.collaborators]
+                  if u is not None and u.id not in known]
+    statuses = [(v, label) for v, label in vocab.htcds(vocab.CASE_STATUS).choices()
+                if v not in CLOSED_STATUSES or (survivor is not None and survivor.status == v)]
+    return {
+        "status": statuses,
+        "leads": [(str(u.id), u.display_name) for u in staff if u.role == "caseworker"],
+        "collaborators": [(str(u.id), f"{u.display_name} ({u.role})") for u in staff
+                          if u.role in ("caseworker", "counsellor")],
+    }
+
+
+def _apply_errors(form, exc: service.ValidationFailed) -> None:
+    for name, messages in exc.errors.items():
+        if name in form:
+            form[name].errors = list(form[name].errors) + messages
+        else:
+            form.form_errors.extend(messages)
+
+
+@bp.route("/")
+def caseload():
+    filters = service.CaseloadFilters(
+        status=request.args.get("status") or None,
+        risk_level=request.args.get("risk_level") or None,
+        case_number=(request.args.get("q") or "").strip()[:16] or None,
+    )
+    readable = service.fields_readable_in_caseload(current_user)
+    try:
+        rows, next_cursor = service.caseload_page(
+            current_user, filters, PAGE_SIZE, request.args.get("cursor") or None
+        )
+    except InvalidCursor:
+        abort(400, _("That page link is not valid; start from the first page."))
+    presented = [(s, access.present(current_user, s)) for s in rows]
+    return render_template(
+        "survivors/caseload.html",
+        rows=presented,
+        filters=filters,
+        readable=readable,
+        next_cursor=next_cursor,
+        statuses=vocab.htcds(vocab.CASE_STATUS).choices(),
+        risk_levels=vocab.RISK_LEVELS.choices(),
+        labels=FIELD_LABELS,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    access.require(current_user, "survivor.create")
+    writable = access.writable_fields(current_user, Survivor)
+    form = SurvivorForm(writable=writable, staff_choices=_staff_choices(current_user, None))
+    if request.method == "GET":
+        if "lead_caseworker_id" in form:
+            form.lead_caseworker_id.data = str(current_user.id)
+        if "status" in form:
+            form.status.data = "Active"
+    if form.validate_on_submit():
+        try:
+            survivor = service.create(current_user, form.changes())
+        except service.ValidationFailed as exc:
+            _apply_errors(form, exc)
+        else:
+            flash(_("Registered %(case)s.", case=survivor.case_number), "success")
+            return redirect(url_for(".view", survivor_id=survivor.id))
+    status = 422 if form.errors else 200
+    return render_template("survivors/form.html", form=form, survivor=None,
+                           groups=_form_groups(form)), status
+
+
+@bp.route("/<uuid:survivor_id>")
+def view(survivor_id):
+    survivor = service.get_for(current_user, survivor_id)
+    shown = service.record_view(current_user, survivor)
+    log = None
+    if access.allowed(current_user, "survivor.access_log", survivor):
+        log = service.access_log(current_user, survivor, limit=50)
+    return render_template(
+        "survivors/view.html",
+        survivor=survivor,
+        groups=_display_groups(shown),
+        can_edit=access.allowed(current_user, "survivor.update", survivor),
+        can_close=access.allowed(current_user, "survivor.close", survivor)
+        and not survivor.is_closed,
+        can_break_glass=access.allowed(current_user, "survivor.break_glass", survivor)
+        and not access.break_glass_active(current_user, survivor),
+        glass_open=access.break_glass_active(current_user, survivor),
+        break_glass_form=BreakGlassForm(),
+        access_log=log,
+    )
+
+
+@bp.route("/<uuid:survivor_id>/edit", methods=["GET", "POST"])
+def edit(survivor_id):
+    survivor = service.get_for(current_user, survivor_id, "survivor.update")
+    writable = access.writable_fields(current_user, survivor)
+    form = SurvivorForm(
+        obj=None if request.method == "POST" else _FormData(survivor),
+        writable=writable,
+        staff_choices=_staff_choices(current_user, survivor),
+    )
+    if form.validate_on_submit():
+        try:
+            changed = service.update_record(current_user, survivor, form.changes())
+        except service.ValidationFailed as exc:
+            _apply_errors(form, exc)
+        else:
+            if changed:
+                flash(_("Saved your changes to %(case)s.", case=survivor.case_number), "success")
+            else:
+                flash(_("Nothing was changed."), "info")
+            return redirect(url_for(".view", survivor_id=survivor.id))
+    status = 422 if form.errors else 200
+    return render_template("survivors/form.html", form=form, survivor=survivor,
+                           groups=_form_groups(form)), status
+
+
+@bp.route("/<uuid:survivor_id>/close", methods=["GET", "POST"])
+def close(survivor_id):
+    survivor = service.get_for(current_user, survivor_id, "survivor.close")
+    if survivor.is_closed:
+        flash(_("This case is already closed."), "info")
+        return redirect(url_for(".view", survivor_id=survivor.id))
+    form = CloseForm()
+    if form.validate_on_submit():
+        try:
+            service.close(current_user, survivor, form.reason.data, form.status.data)
+        except service.ValidationFailed as exc:
+            _apply_errors(form, exc)
+        else:
+            flash(_("Closed %(case)s.", case=survivor.case_number), "success")
+            return redirect(url_for(".view", survivor_id=survivor.id))
+    status = 422 if form.errors else 200
+    return render_template("survivors/close.html", form=form, survivor=survivor), status
+
+
+@bp.route("/<uuid:survivor_id>/break-glass", methods=["POST"])
+def break_glass(survivor_id):
+    survivor = service.get_for(current_user, survivor_id, "survivor.break_glass")
+    form = BreakGlassForm()
+    if form.validate_on_submit():
+        service.break_glass(current_user, survivor, form.reason.data)
+        flash(_("Identifying details are open to you for 30 minutes. This is recorded."),
+              "warning")
+    else:
+        flash(_("Say why you need the identifying details (at least 10 characters)."), "danger")
+    return redirect(url_for(".view", survivor_id=survivor.id))
+
+
+class _FormData:
+    """The survivor's values in the shapes the form fields take."""
+
+    def __init__(self, survivor: Survivor):
+        self._survivor = survivor
+
+    def __getattr__(self, name):
+        value = getattr(self._survivor, name)
+        if name == "lead_caseworker_id":
+            return str(value)
+        if name == "collaborator_ids":
+            return [str(v) for v in value]
+        return value
+
+
+def _form_groups(form) -> list[tuple[str, list]]:
+    specs = field_specs(Survivor)
+    groups = []
+    for tier, label in TIER_LABELS.items():
+        fields = [form[name] for name, spec in specs.items() if spec.tier == tier and name in form]
+        if fields:
+            groups.append((label, fields))
+    return groups
+
+
+def _display_groups(shown: dict) -> list[tuple[str, list[tuple[str, object, str]]]]:
+    specs = field_specs(Survivor)
+    groups = []
+    for tier, label in TIER_LABELS.items():
+        items = [(FIELD_LABELS.get(name, name), _display_value(name, value), name)
+                 for name, value in shown.items() if specs[name].tier == tier and name != "id"]
+        if items:
+            groups.append((label, items))
+    return groups
+
+
+def _display_value(name: str, value):
+    from ..i18n import format_value
+
+    return format_value(name, value)

@@ -1,0 +1,231 @@
+"""Wiring of the app: extensions, blueprints, request hooks, error pages, CLI."""
+
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+# Endpoints reachable without logging in (deny by default; principle 1).
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "api_auth.Token"})
+RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
+SUPPORTED_LOCALES = ("en",)
+
+
+def init_app(app: Flask) -> None:
+    _init_database(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+    _init_login(app)
+    app.session_interface = NoApiCookieSessionInterface()
+
+    from . import models  # noqa: F401  (register every model with the metadata)
+    from .admin.views import bp as admin_bp
+    from .auth.views import bp as auth_bp
+    from .main.views import bp as main_bp
+    from .survivors.views import bp as survivors_bp
+
+    for blueprint in (main_bp, auth_bp, survivors_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+    from .api import init_api
+
+    init_api(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+
+    app.before_request(_require_login)
+    app.after_request(_finish_unit_of_work)
+    app.teardown_request(_teardown_unit_of_work)
+    app.after_request(_security_headers)
+    app.context_processor(_template_context)
+    app.register_error_handler(HTTPException, _html_error)
+
+    from .i18n import register_filters
+
+    register_filters(app)
+
+
+class NoApiCookieSessionInterface(SecureCookieSessionInterface):
+    """The JSON API is cookie-less: it never reads nor sets the session cookie."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if request.path.startswith("/api/"):
+            return
+        super().save_session(app, session, response)
+
+
+def _init_database(app: Flask) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+    if url.startswith("sqlite"):
+        options.setdefault("connect_args", {})
+        options["connect_args"] = {**options["connect_args"], "timeout": 30}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            from sqlalchemy.pool import StaticPool
+
+            options["poolclass"] = StaticPool
+            options["connect_args"]["check_same_thread"] = False
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    db.init_app(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys, write-ahead log, and let SQLAlchemy manage BEGIN."""
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(conn):
+    # Every request appends to the audit chain, so every transaction writes: take the write
+    # lock at BEGIN, so two requests queue instead of failing on a stale chain head.
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _init_login(app: Flask) -> None:
+    from .auth.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to continue.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        if request.path.startswith("/api/"):
+            return None
+        user_uuid, _, generation = user_id.partition(":")
+        try:
+            import uuid
+
+            user = db.session.get(User, uuid.UUID(user_uuid))
+        except ValueError:
+            return None
+        if user is None or not user.active or str(user.session_generation) != generation:
+            return None
+        return user
+
+    @login_manager.request_loader
+    def load_user_from_token(req):
+        if not req.path.startswith("/api/"):
+            return None
+        header = req.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        from .auth.service import user_for_token
+
+        found = user_for_token(token.strip())
+        if found is None:
+            return None
+        user, token_record = found
+        g.api_token = token_record
+        return user
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _require_login():
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    if current_user.is_authenticated:
+        return None
+    if _is_api():
+        from .api.errors import problem
+
+        return problem(401, detail="Send a valid bearer token: Authorization: Bearer <token>.")
+    return login_manager.unauthorized()
+
+
+def _finish_unit_of_work(response):
+    """One unit of work per request: commit once if it succeeded, else roll back."""
+    from .audit import flush_denials
+
+    committed = False
+    if response.status_code < 400:
+        db.session.commit()
+        committed = True
+    else:
+        db.session.rollback()
+    flush_denials(committed)
+    return response
+
+
+def _teardown_unit_of_work(exc):
+    if exc is not None:
+        db.session.rollback()
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'",
+    )
+    if request.endpoint != "static":
+        # Pages may carry survivor data: never kept by the browser or a proxy.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _select_locale():
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
+        return current_user.locale
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+
+
+def _template_context():
+    locale = str(get_locale() or "en")
+    return {
+        "current_locale": locale.replace("_", "-"),
+        "text_direction": "rtl" if locale.split("_")[0] in RTL_LOCALES else "ltr",
+    }
+
+
+def _html_error(error: HTTPException):
+    if _is_api():
+        from .api.errors import problem
+
+        return problem(error.code or 500, detail=error.description,
+                       fields=getattr(error, "fields", None))
+    if error.code == 400 and getattr(error, "description", "").startswith("The CSRF"):
+        description = _l("The form had expired or was sent from elsewhere. Please try again.")
+    else:
+        description = error.description
+    response = render_template(
+        "errors/error.html", code=error.code, title=error.name, description=description
+    )
+    return response, error.code
+
+
+__all__ = ["init_app", "jsonify"]

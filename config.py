@@ -1,0 +1,186 @@
+"""Casework configuration.
+
+Three configurations — development, test and production — share one base. Every setting
+can be overridden by an environment variable of the same name prefixed with ``CASEWORK_``
+(``CASEWORK_DATABASE_URL`` sets ``DATABASE_URL``). ``CASEWORK_CONFIG`` picks the class.
+
+Development generates the secret key and data keys it lacks into ``instance/`` so that
+``make run`` works on a fresh clone; production refuses to start without them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("CASEWORK_INSTANCE_PATH", BASE_DIR / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """A configuration that must not start; the message is one line for the operator."""
+
+
+class BaseConfig:
+    NAME = "base"
+    DEBUG = False
+    TESTING = False
+
+    SECRET_KEY: str | None = None
+    # JSON object {"key id": "base64 of 32 bytes", ...}; the last entry is the newest key.
+    DATA_KEYS: str | None = None
+    DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'casework.db'}"
+    REDIS_URL: str | None = None
+
+    ORGANISATION_NAME = "Casework"
+    DEFAULT_TIMEZONE = "UTC"
+    DEFAULT_LOCALE = "en"
+
+    # Sessions: the cookie is unreadable by scripts and never sent cross-site.
+    SESSION_COOKIE_NAME = "casework_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Strict"
+    SESSION_COOKIE_SECURE = False
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+    # Login throttling per username: this many failures within the window lock that name.
+    LOGIN_FAILURE_LIMIT = "5 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = False
+
+    # Argon2id parameters (RFC 9106 second recommended option, lowered memory for small hosts).
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 64 * 1024
+    ARGON2_PARALLELISM = 2
+
+    API_TOKEN_LIFETIME = timedelta(hours=12)
+    BREAK_GLASS_DURATION = timedelta(minutes=30)
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "Casework API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.1.0"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+
+class DevelopmentConfig(BaseConfig):
+    NAME = "development"
+    DEBUG = False  # the Werkzeug debugger would expose survivor data on an error page
+
+
+class TestConfig(BaseConfig):
+    NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    DATA_KEYS = json.dumps({"test1": base64.b64encode(b"\x01" * 32).decode()})
+    DATABASE_URL = "sqlite://"
+    # Cheap hashing keeps the suite fast; the parameters are still argon2id.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(BaseConfig):
+    NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+ENV_PREFIX = "CASEWORK_"
+# Settings read from the environment, with how to parse them.
+_ENV_PARSERS = {
+    "LOGIN_FAILURE_LIMIT": str,
+    "ORGANISATION_NAME": str,
+    "DEFAULT_TIMEZONE": str,
+    "DEFAULT_LOCALE": str,
+    "ARGON2_TIME_COST": int,
+    "ARGON2_MEMORY_COST": int,
+    "ARGON2_PARALLELISM": int,
+}
+
+
+def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
+    """Return the settings dict for ``name`` (or ``CASEWORK_CONFIG``), environment applied."""
+    name = name or os.environ.get("CASEWORK_CONFIG", "development")
+    if name not in CONFIGS:
+        raise ConfigError(f"CASEWORK_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
+    cls = CONFIGS[name]
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+
+    for key in ("SECRET_KEY", "DATA_KEYS", "DATABASE_URL", "REDIS_URL"):
+        value = os.environ.get(ENV_PREFIX + key)
+        if value:
+            settings[key] = value
+    for key, parse in _ENV_PARSERS.items():
+        value = os.environ.get(ENV_PREFIX + key)
+        if value:
+            settings[key] = parse(value)
+    if overrides:
+        settings.update(overrides)
+
+    if name == "production":
+        if not settings.get("SECRET_KEY"):
+            raise ConfigError("production needs CASEWORK_SECRET_KEY (a long random string)")
+        if not settings.get("DATA_KEYS"):
+            raise ConfigError('production needs CASEWORK_DATA_KEYS (JSON: {"key-id": "base64 key"})')
+    elif name == "development":
+        _fill_development_keys(settings)
+
+    settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
+    settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
+    if settings.get("REDIS_URL") and settings.get("RATELIMIT_STORAGE_URI") == "memory://":
+        settings["RATELIMIT_STORAGE_URI"] = settings["REDIS_URL"]
+    return settings
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in the common ``postgres://`` spellings."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _fill_development_keys(settings: dict) -> None:
+    """Create instance/secret_key and instance/data_keys.json on first start."""
+    if settings.get("SECRET_KEY") and settings.get("DATA_KEYS"):
+        return
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    if not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = _read_or_create(
+            INSTANCE_DIR / "secret_key", lambda: secrets.token_urlsafe(48)
+        )
+    if not settings.get("DATA_KEYS"):
+        settings["DATA_KEYS"] = _read_or_create(
+            INSTANCE_DIR / "data_keys.json",
+            lambda: json.dumps({"dev1": base64.b64encode(secrets.token_bytes(32)).decode()}),
+        )
+
+
+def _read_or_create(path: Path, make) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
