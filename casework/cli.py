@@ -89,10 +89,12 @@ def seed_demo(count, seed):
     """Create a demo organisation, one user of each role and synthetic survivors."""
     from .seed import seed_demo_data
 
-    logins = seed_demo_data(count=count, seed=seed)
-    if logins is None:
+    from .seed import demo_logins
+
+    if seed_demo_data(count=count, seed=seed) is None:
         click.echo("Demo data is already present; nothing added.")
-        return
-    click.echo(f"Seeded {count} synthetic survivors. Demo logins (password for all below):")
-    for username, role, password in logins:
+    else:
+        click.echo(f"Seeded {count} synthetic survivors (Faker; no real people).")
+    click.echo("Demo logins:")
+    for username, role, password in demo_logins():
         click.echo(f"  {role:<11} {username:<12} {password}")

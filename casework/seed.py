@@ -31,6 +31,10 @@ LANGUAGES = {"VN": "vi", "TH": "th", "KH": "km", "MM": "my", "PH": "tl", "ID": "
              "UA": "uk", "RO": "ro", "MX": "es", "NG": "en", "EG": "ar", "NP": "ne"}
 
 
+def demo_logins() -> list[tuple[str, str, str]]:
+    return [(username, role, DEMO_PASSWORD) for role, username, _name, _team in DEMO_USERS]
+
+
 def seed_demo_data(count: int = 200, seed: int = 2026):
     """Return the demo logins, or None if demo data exists already."""
     if db.session.scalar(select(User.id).where(User.username == "cw.amara")):
