@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from .extensions import db
@@ -17,7 +18,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo)
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def users():
     """Create and deactivate user accounts."""
 
@@ -60,7 +61,7 @@ def users_deactivate(name):
     click.echo(f"Deactivated {user.username}.")
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit_group():
     """The audit log."""
 
@@ -83,6 +84,7 @@ def audit_verify():
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--survivors", "count", default=200, show_default=True)
 @click.option("--seed", default=2026, show_default=True, help="Random seed (repeatable data).")
 def seed_demo(count, seed):

@@ -38,8 +38,8 @@ class TokenResponse(Schema):
 class Token(MethodView):
     @blp.arguments(TokenRequest)
     @blp.response(200, TokenResponse)
-    @blp.alt_response(401, schema="Error", description="Wrong credentials")
-    @blp.alt_response(429, schema="Error", description="Too many attempts for this username")
+    @blp.alt_response(401, schema="Problem", description="Wrong credentials")
+    @blp.alt_response(429, schema="Problem", description="Too many attempts for this username")
     @blp.doc(security=[])
     def post(self, credentials):
         """Exchange a username and password for a bearer token."""

@@ -97,8 +97,8 @@ class Survivors(MethodView):
     @blp.doc(requestBody={"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Survivor"}}}})
     @blp.response(201, SurvivorSchema)
-    @blp.alt_response(403, schema="Error", description="A field the caller may not write")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
+    @blp.alt_response(403, schema="Problem", description="A field the caller may not write")
+    @blp.alt_response(422, schema="Problem", description="Invalid fields")
     def post(self):
         """Register a survivor; the caller becomes lead caseworker unless another is named."""
         data = _json_object()
@@ -112,7 +112,7 @@ class Survivors(MethodView):
 @blp.route("/<uuid:survivor_id>")
 class SurvivorItem(MethodView):
     @blp.response(200, SurvivorSchema)
-    @blp.alt_response(404, schema="Error", description="No such survivor in the caller's scope")
+    @blp.alt_response(404, schema="Problem", description="No such survivor in the caller's scope")
     def get(self, survivor_id):
         """One survivor, with exactly the fields the caller may read."""
         survivor = service.get_for(current_user, survivor_id)
@@ -121,9 +121,9 @@ class SurvivorItem(MethodView):
     @blp.doc(requestBody={"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Survivor"}}}})
     @blp.response(200, SurvivorSchema)
-    @blp.alt_response(403, schema="Error", description="A field the caller may not write")
-    @blp.alt_response(404, schema="Error", description="No such survivor in the caller's scope")
-    @blp.alt_response(422, schema="Error", description="Invalid fields")
+    @blp.alt_response(403, schema="Problem", description="A field the caller may not write")
+    @blp.alt_response(404, schema="Problem", description="No such survivor in the caller's scope")
+    @blp.alt_response(422, schema="Problem", description="Invalid fields")
     def patch(self, survivor_id):
         """Change some fields; refused whole if any named field may not be written."""
         survivor = service.get_for(current_user, survivor_id)
@@ -138,7 +138,7 @@ class SurvivorItem(MethodView):
 @blp.route("/<uuid:survivor_id>/close", methods=["POST"])
 @blp.arguments(CloseSchema)
 @blp.response(200, SurvivorSchema)
-@blp.alt_response(409, schema="Error", description="Already closed")
+@blp.alt_response(409, schema="Problem", description="Already closed")
 def close_survivor(args, survivor_id):
     """Close the case with a reason (status Closed or ClosedReferred)."""
     survivor = service.get_for(current_user, survivor_id)
@@ -153,7 +153,7 @@ def close_survivor(args, survivor_id):
 
 @blp.route("/<uuid:survivor_id>/break-glass", methods=["POST"])
 @blp.response(200, BreakGlassResponse)
-@blp.alt_response(400, schema="Error", description="No reason given")
+@blp.alt_response(400, schema="Problem", description="No reason given")
 def break_glass(survivor_id):
     """Supervisors: open the identifying fields of a team case for 30 minutes, with a reason."""
     survivor = service.get_for(current_user, survivor_id)
