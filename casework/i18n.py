@@ -47,6 +47,9 @@ def format_value(name: str, value) -> str:
 
 
 def register_filters(app: Flask) -> None:
+    from .audit.labels import action_label
+
+    app.jinja_env.filters["audit_action"] = action_label
     app.jinja_env.filters["field_value"] = lambda value, name: format_value(name, value)
     app.jinja_env.filters["date"] = lambda value: format_date(value, "medium") if value else "—"
     app.jinja_env.filters["datetime"] = (

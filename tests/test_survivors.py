@@ -91,7 +91,7 @@ def test_close_needs_a_reason_and_is_audited(app, make):
     assert survivor.closure_reason == "Moved to partner care."
     assert survivor.closed_at is not None
     page = web.get(f"/survivors/{sid}")
-    assert "survivor.closed" in page.text  # in the access log
+    assert 'data-action="survivor.closed"' in page.text  # in the access log
 
 
 def test_closing_through_patch_is_refused(app, make):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import date
 
 from marshmallow import Schema, fields, validate
 
@@ -17,16 +17,17 @@ class InvalidCursor(ValueError):
     pass
 
 
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
+def encode_cursor(sort_value: date, row_id: uuid.UUID) -> str:
+    """The position after a row, by its sort key (a date) and its id (the tie-breaker)."""
+    raw = json.dumps([sort_value.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[date, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+        sort_value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return date.fromisoformat(sort_value), uuid.UUID(row_id)
     except (ValueError, TypeError, UnicodeError) as exc:
         raise InvalidCursor("The cursor is not one this API gave out.") from exc
 

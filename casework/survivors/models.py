@@ -35,7 +35,10 @@ survivor_collaborators = Table(
 
 class Survivor(UUIDPrimaryKey, Timestamps, db.Model):
     __tablename__ = "survivors"
-    __table_args__ = (Index("ix_survivors_status_intake", "status", "intake_date"),)
+    __table_args__ = (
+        Index("ix_survivors_status_intake", "status", "intake_date"),
+        Index("ix_survivors_intake_id", "intake_date", "id"),
+    )
 
     # Fields that are not columns of this table, with their tiers.
     policy_fields = {"collaborator_ids": {"tier": "operational"}}

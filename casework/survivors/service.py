@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -24,8 +24,9 @@ from .models import CLOSED_STATUSES, CaseNumberCounter, Survivor
 MAX_TEXT = {"address": 500, "narrative": 20000, "risk_notes": 5000, "closure_reason": 2000}
 EARLIEST_DATE = date(1900, 1, 1)
 # Anything below U+0020 except tab, newline and carriage return has no place in a record
-# (and PostgreSQL refuses NUL outright).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# (and PostgreSQL refuses NUL outright); nor have lone surrogates (JSON "\ud800"), which no
+# database driver can encode.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{4,40}$")
 
@@ -93,7 +94,9 @@ def _clean_value(name: str, spec, value, today: date):
             return []
         if not isinstance(value, list | tuple):
             raise ValueError(_l("Give a list of user ids."))
-        return [_clean_user_id(v, ("caseworker", "counsellor")) for v in dict.fromkeys(value)]
+        # Clean first, then de-duplicate: items may be unhashable (objects, lists).
+        ids = [_clean_user_id(v, ("caseworker", "counsellor")) for v in value]
+        return list(dict.fromkeys(ids))
     if name in ("intake_date", "date_of_birth"):
         return _clean_date(name, value, today)
     column = Survivor.__table__.columns.get(name)
@@ -235,6 +238,11 @@ def caseload_query(user, filters: CaseloadFilters) -> Select:
     if forbidden:
         raise access.ForbiddenFields(forbidden)
     query = select(Survivor).where(access.scope_clause(user))
+    if any(_CONTROL.search(value) for value in
+           (filters.status, filters.risk_level, filters.case_number) if value):
+        # No stored value holds control characters, and PostgreSQL refuses NUL in a parameter.
+        filters = CaseloadFilters()
+        query = query.where(false())
     if filters.status:
         query = query.where(Survivor.status == filters.status)
     if filters.risk_level:
@@ -247,23 +255,23 @@ def caseload_query(user, filters: CaseloadFilters) -> Select:
 
 
 def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None):
-    """One page of the caseload, newest intake first, keyset-paginated."""
+    """One page of the caseload, latest intake first, keyset-paginated."""
     from ..api.pagination import decode_cursor, encode_cursor
 
     query = caseload_query(user, filters).order_by(
-        Survivor.created_at.desc(), Survivor.id.desc()
+        Survivor.intake_date.desc(), Survivor.id.desc()
     )
     if cursor:
-        created_at, last_id = decode_cursor(cursor)
+        intake_date, last_id = decode_cursor(cursor)
         query = query.where(
-            or_(Survivor.created_at < created_at,
-                and_(Survivor.created_at == created_at, Survivor.id < last_id))
+            or_(Survivor.intake_date < intake_date,
+                and_(Survivor.intake_date == intake_date, Survivor.id < last_id))
         )
     rows = list(db.session.scalars(query.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+        next_cursor = encode_cursor(rows[-1].intake_date, rows[-1].id)
     access.preload_break_glass(user, [s.id for s in rows])
     for survivor in rows:
         audit.record(user, "survivor.listed", survivor,
@@ -353,7 +361,10 @@ def close(user, survivor: Survivor, reason: str, status: str = "Closed") -> None
         raise ValidationFailed({"status": [_l("Choose Closed or Closed (referred).")]})
     if survivor.is_closed:
         raise Conflict(_l("This case is already closed."))
-    reason_clean = _clean_text("closure_reason", reason)
+    try:
+        reason_clean = _clean_text("closure_reason", reason)
+    except ValueError as exc:
+        raise ValidationFailed({"reason": [exc.args[0]]}) from None
     if not reason_clean:
         raise ValidationFailed({"reason": [_l("Give the reason for closing the case.")]})
     survivor.status = status
@@ -364,7 +375,10 @@ def close(user, survivor: Survivor, reason: str, status: str = "Closed") -> None
 
 def break_glass(user, survivor: Survivor, reason: str | None) -> BreakGlassGrant:
     access.require(user, "survivor.break_glass", survivor)
-    reason_clean = _clean_text("closure_reason", reason) if isinstance(reason, str) else None
+    try:
+        reason_clean = _clean_text("closure_reason", reason) if isinstance(reason, str) else None
+    except ValueError as exc:
+        raise ValidationFailed({"reason": [exc.args[0]]}) from None
     if not reason_clean or len(reason_clean) < 10:
         raise ValidationFailed(
             {"reason": [_l("Say why you need the identifying details (at least 10 characters).")]}

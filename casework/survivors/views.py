@@ -171,8 +171,14 @@ def close(survivor_id):
 def break_glass(survivor_id):
     survivor = service.get_for(current_user, survivor_id, "survivor.break_glass")
     form = BreakGlassForm()
+    opened = False
     if form.validate_on_submit():
-        service.break_glass(current_user, survivor, form.reason.data)
+        try:
+            service.break_glass(current_user, survivor, form.reason.data)
+            opened = True
+        except service.ValidationFailed:  # e.g. blank after trimming, control characters
+            pass
+    if opened:
         flash(_("Identifying details are open to you for 30 minutes. This is recorded."),
               "warning")
     else:
