@@ -89,9 +89,7 @@ def audit_verify():
 @click.option("--seed", default=2026, show_default=True, help="Random seed (repeatable data).")
 def seed_demo(count, seed):
     """Create a demo organisation, one user of each role and synthetic survivors."""
-    from .seed import seed_demo_data
-
-    from .seed import demo_logins
+    from .seed import demo_logins, seed_demo_data
 
     if seed_demo_data(count=count, seed=seed) is None:
         click.echo("Demo data is already present; nothing added.")

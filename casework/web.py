@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
 
     register_cli(app)
 
+    app.before_request(_refuse_deep_json)
     app.before_request(_require_login)
     app.after_request(_finish_unit_of_work)
     app.teardown_request(_teardown_unit_of_work)
@@ -154,6 +155,41 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in ``body``, without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def _refuse_deep_json():
+    """No API body nests deeper than a few levels; deeper ones would exhaust the parser."""
+    if request.is_json and request.content_length:
+        if json_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
+            from .api.errors import problem
+
+            return problem(400, detail="The JSON body is nested too deeply.")
+    return None
+
+
 def _require_login():
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
@@ -216,9 +252,19 @@ def _template_context():
 
 def _html_error(error: HTTPException):
     if _is_api():
-        from .api.errors import problem
+        from .api.errors import flatten_messages, problem
 
-        return problem(error.code or 500, detail=error.description,
+        # Arguments refused by webargs/flask-smorest carry their messages in ``data``.
+        data = getattr(error, "data", None)
+        messages = data.get("messages") if isinstance(data, dict) else None
+        errors = flatten_messages(messages) if messages else None
+        detail = error.description
+        if errors:
+            detail = "; ".join(
+                " ".join(texts) if name == "_schema" else f"{name}: {' '.join(texts)}"
+                for name, texts in errors.items()
+            )
+        return problem(error.code or 500, detail=detail, errors=errors,
                        fields=getattr(error, "fields", None))
     if error.code == 400 and getattr(error, "description", "").startswith("The CSRF"):
         description = _l("The form had expired or was sent from elsewhere. Please try again.")

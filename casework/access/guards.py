@@ -194,7 +194,7 @@ ACTIONS = {
 
 def allowed(user, action: str, obj=None) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.active:
-        return false()
+        return False
     return bool(ACTIONS[action](user, obj))
 
 

@@ -56,8 +56,11 @@ class Token(MethodView):
     @blp.response(204)
     def delete(self):
         """Revoke the token this request is made with."""
+        # This endpoint is public (for POST), so nothing has loaded the user yet: asking
+        # current_user runs the token loader, which is what sets g.api_token.
+        authenticated = current_user.is_authenticated
         token = getattr(g, "api_token", None)
-        if token is None or not current_user.is_authenticated:
+        if token is None or not authenticated:
             return problem(401, "Send the token to revoke as the bearer token.")
         service.revoke_token(token)
         return None

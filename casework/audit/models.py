@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, DDL, BigInteger, Integer, String, Text, Uuid, event
+from sqlalchemy import DDL, JSON, BigInteger, Integer, String, Text, Uuid, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db

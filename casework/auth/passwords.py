@@ -27,6 +27,8 @@ def verify_password(password_hash: str, password: str) -> bool:
         return hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    except UnicodeEncodeError:  # a lone surrogate sent as JSON "\ud800": matches nothing
+        return False
 
 
 def needs_rehash(password_hash: str) -> bool:

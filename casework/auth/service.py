@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,8 +39,13 @@ def _throttle_limit():
     return parse(current_app.config["LOGIN_FAILURE_LIMIT"])
 
 
+# In no username, and unusable as a query parameter (PostgreSQL refuses NUL; no driver can
+# encode a lone surrogate from JSON "\ud800"), nor in the audit chain's hash.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _throttle_key(username: str) -> str:
-    return (username or "").strip().casefold()[:64]
+    return _UNPRINTABLE.sub("\ufffd", (username or "").strip().casefold()[:64])
 
 
 def authenticate(username: str, password: str) -> User:
@@ -48,7 +54,9 @@ def authenticate(username: str, password: str) -> User:
     if not limiter.limiter.test(_throttle_limit(), "login", key):
         audit.record_denial(None, "auth.login_throttled", actor_username=key)
         raise LoginThrottled()
-    user = db.session.scalar(select(User).where(func.lower(User.username) == key))
+    user = None
+    if not _UNPRINTABLE.search(username or ""):
+        user = db.session.scalar(select(User).where(func.lower(User.username) == key))
     if user is None:
         burn_time(password)
         ok = False
@@ -116,8 +124,12 @@ def create_user(username: str, role: str, password: str, *, team: str | None = N
                 display_name: str | None = None, email: str | None = None,
                 actor: User | None = None) -> User:
     username = username.strip()
-    if not username or len(username) > 64 or any(ch.isspace() for ch in username):
+    if (not username or len(username) > 64 or any(ch.isspace() for ch in username)
+            or _UNPRINTABLE.search(username)):
         raise UserError("The username must be 1 to 64 characters without spaces.")
+    for label, value in (("name", display_name), ("team", team), ("email address", email)):
+        if value and _UNPRINTABLE.search(value):
+            raise UserError(f"The {label} must not contain control characters.")
     if role not in ROLES:
         raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
     if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):

@@ -104,6 +104,8 @@ def _clean_value(name: str, spec, value, today: date):
         return _clean_list(spec, value)
     text = _clean_text(name, value)
     if text is None:
+        if name == "status":  # NOT NULL: a case always has a status
+            raise ValueError(_l("Choose the case status."))
         return None
     if spec.vocab:
         vocabulary = vocab.resolve(spec.vocab)
