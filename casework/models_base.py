@@ -5,8 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, ForeignKey, TypeDecorator, Uuid
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+
+if TYPE_CHECKING:
+    from .survivors.models import Survivor
 
 
 def utcnow() -> datetime:
@@ -55,3 +60,20 @@ class Timestamps:
         UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False,
         info={"tier": "operational", "read_only": True},
     )
+
+
+class SurvivorOwned:
+    """A record about one survivor. Its fields' access follows the survivor's: the guards
+    find the survivor through ``.survivor`` (casework/access/guards.py)."""
+
+    @declared_attr
+    def survivor_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(
+            ForeignKey("survivors.id", ondelete="CASCADE"),
+            index=True,
+            info={"tier": "operational", "read_only": True},
+        )
+
+    @declared_attr
+    def survivor(cls) -> Mapped[Survivor]:
+        return relationship("Survivor")

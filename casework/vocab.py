@@ -62,8 +62,14 @@ def htcds(field: str) -> Vocabulary:
     return _htcds_picklists()[field]
 
 
+_REGISTERED: dict[str, Vocabulary] = {}
+
+
 def local(name: str, pairs: list[tuple[str, str]]) -> Vocabulary:
-    return Vocabulary(name, tuple(v for v, _ in pairs), tuple(label for _, label in pairs))
+    """A vocabulary of Casework's own; ``info={"vocab": name}`` finds it by its name."""
+    vocabulary = Vocabulary(name, tuple(v for v, _ in pairs), tuple(label for _, label in pairs))
+    _REGISTERED[name] = vocabulary
+    return vocabulary
 
 
 GENDER = "prs_Gender"
@@ -146,6 +152,8 @@ def resolve(name: str) -> Vocabulary:
     }
     if name in local_vocabularies:
         return local_vocabularies[name]
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if name == "iso3166":
         return countries()
     if name == "iso639":

@@ -105,20 +105,31 @@ def _is_class(obj) -> bool:
     return isinstance(obj, type)
 
 
-def _granted(user, obj, permission: str) -> set[str]:
+def _granted(user, obj, permission: str, survivor=None) -> set[str]:
+    """Fields of ``obj`` granted ``permission``.
+
+    ``obj`` is a record, or a model class for a record about to be created — for a survivor
+    (its creator becomes lead caseworker) or, with ``survivor`` given, for a service record
+    of that survivor.
+    """
     model = obj if _is_class(obj) else type(obj)
-    if _is_class(obj):
-        # A record about to be created: its creator becomes the lead caseworker.
+    if _is_class(obj) and survivor is None:
         rel = "assigned" if user.role == "caseworker" else "none"
         glass = False
     else:
-        survivor = _owning_survivor(obj)
+        survivor = survivor if _is_class(obj) else _owning_survivor(obj)
         rel = relationship(user, survivor)
         glass = may_break_glass(user.role, rel) and break_glass_active(user, survivor)
+    # Privileged fields (counselling notes) belong to a narrower circle than the survivor's
+    # assigned staff: the people a record names (e.g. the counsellors of one engagement).
+    circle = None
+    if not _is_class(obj) and hasattr(obj, "privileged_user_ids"):
+        circle = obj.privileged_user_ids()
     return {
         name
         for name, spec in field_specs(model).items()
         if permission in permissions(user.role, rel, spec.tier, glass)
+        and (spec.tier != "privileged" or circle is None or user.id in circle)
     }
 
 
@@ -126,19 +137,20 @@ def _owning_survivor(obj):
     return obj if isinstance(obj, _survivor_model()) else getattr(obj, "survivor", None)
 
 
-def readable_fields(user, obj) -> set[str]:
+def readable_fields(user, obj, survivor=None) -> set[str]:
     if not getattr(user, "is_authenticated", False):
         return set()
-    return _granted(user, obj, READ)
+    return _granted(user, obj, READ, survivor)
 
 
-def writable_fields(user, obj) -> set[str]:
-    """Fields ``user`` may set on ``obj`` (a record, or a model class for creation)."""
+def writable_fields(user, obj, survivor=None) -> set[str]:
+    """Fields ``user`` may set on ``obj``: a record, or a model class for a new record
+    (of ``survivor``, for service records)."""
     if not getattr(user, "is_authenticated", False):
         return set()
     model = obj if _is_class(obj) else type(obj)
     specs = field_specs(model)
-    return {name for name in _granted(user, obj, WRITE) if not specs[name].read_only}
+    return {name for name in _granted(user, obj, WRITE, survivor) if not specs[name].read_only}
 
 
 def present(user, obj) -> dict[str, Any]:
@@ -149,13 +161,14 @@ def present(user, obj) -> dict[str, Any]:
     }
 
 
-def check_write(user, obj, names: Iterable[str]) -> None:
+def check_write(user, obj, names: Iterable[str], survivor=None) -> None:
     """Refuse, whole, a write naming any field ``user`` may not write."""
-    forbidden = set(names) - writable_fields(user, obj)
+    forbidden = set(names) - writable_fields(user, obj, survivor)
     if forbidden:
         from ..audit import record_denial
 
-        record_denial(user, "survivor.write_denied", _owning_survivor(obj), sorted(forbidden))
+        owner = survivor if _is_class(obj) else _owning_survivor(obj)
+        record_denial(user, "survivor.write_denied", owner, sorted(forbidden))
         raise ForbiddenFields(forbidden)
 
 
