@@ -11,7 +11,7 @@ PORT ?= 5000
 CASEWORK_TEST_PG_ADMIN ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint system-deps services clean
+.PHONY: run test test-sqlite test-postgresql bench lint system-deps services clean
 
 run: $(STAMP) system-deps
 	$(FLASK) db upgrade
@@ -28,6 +28,11 @@ test-sqlite: $(STAMP)
 test-postgresql: $(STAMP)
 	CASEWORK_TEST_ENGINE=postgresql CASEWORK_TEST_PG_ADMIN=$(CASEWORK_TEST_PG_ADMIN) \
 		$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Speed is measured here, never in a timed unit test: each figure beside its baseline
+# measured in the same run.
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/letters.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -62,6 +62,14 @@ class BaseConfig:
     ARGON2_MEMORY_COST = 64 * 1024
     ARGON2_PARALLELISM = 2
 
+    # Referrals: supervisor approval before issue (the organisation's own setting wins when
+    # set), days a partner has to answer before the caseworker is alerted, and the address
+    # printed on letters for verifying them.
+    REFERRALS_NEED_APPROVAL = True
+    REFERRAL_RESPONSE_DAYS = 14
+    LETTER_VERIFY_LIMIT = "30 per minute"
+    PUBLIC_URL: str | None = None
+
     API_TOKEN_LIFETIME = timedelta(hours=12)
     BREAK_GLASS_DURATION = timedelta(minutes=30)
 
@@ -78,6 +86,7 @@ class BaseConfig:
 
 class DevelopmentConfig(BaseConfig):
     NAME = "development"
+    PUBLIC_URL = "http://127.0.0.1:5000"
     DEBUG = False  # the Werkzeug debugger would expose survivor data on an error page
 
 
@@ -107,8 +116,20 @@ CONFIGS: dict[str, type[BaseConfig]] = {
 
 ENV_PREFIX = "CASEWORK_"
 # Settings read from the environment, with how to parse them.
+def _parse_bool(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected true or false, not {value!r}")
+
+
 _ENV_PARSERS = {
     "LOGIN_FAILURE_LIMIT": str,
+    "REFERRALS_NEED_APPROVAL": _parse_bool,
+    "REFERRAL_RESPONSE_DAYS": int,
+    "LETTER_VERIFY_LIMIT": str,
+    "PUBLIC_URL": str,
     "ORGANISATION_NAME": str,
     "DEFAULT_TIMEZONE": str,
     "DEFAULT_LOCALE": str,

@@ -46,7 +46,64 @@ def format_value(name: str, value) -> str:
     return str(value)
 
 
+# Labels of fields of any record, for generic displays (timeline). Packages add theirs.
+FIELD_LABELS: dict[str, object] = {}
+
+
+def register_labels(labels: dict) -> None:
+    FIELD_LABELS.update(labels)
+
+
+def field_label(name: str) -> str:
+    """The label of a field (``placement.bed_id`` or ``bed_id``)."""
+    short = name.rsplit(".", 1)[-1]
+    label = FIELD_LABELS.get(name) or FIELD_LABELS.get(short)
+    return str(label) if label else short.replace("_", " ").capitalize()
+
+
+# Fields that name a staff member; their values are shown as the person's name.
+USER_FIELDS = frozenset({"lead_caseworker_id", "collaborator_ids", "counsellor_id",
+                         "assignee_id", "recorded_by", "created_by", "approved_by"})
+
+
+def _staff_name(user_id) -> str:
+    """A staff member's name, looked up once per request whatever the number of records."""
+    from flask import g, has_app_context
+
+    from .auth.models import User
+    from .extensions import db
+
+    cache = g.setdefault("_staff_names", {}) if has_app_context() else {}
+    if user_id not in cache:
+        user = db.session.get(User, user_id)
+        cache[user_id] = user.display_name if user else _("(unknown user)")
+    return cache[user_id]
+
+
+def display_value(name: str, value) -> str | None:
+    """A field value for a generic display; None for internal ids not worth showing."""
+    short = name.rsplit(".", 1)[-1]
+    if short in USER_FIELDS and value:
+        values = value if isinstance(value, list) else [value]
+        return ", ".join(_staff_name(v) for v in values)
+    if short == "id" or short.endswith("_id") or short.endswith("_ids"):
+        return None  # references to other records are links, not text
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, datetime):
+        return format_datetime(value, "medium")
+    if isinstance(value, date):
+        return format_date(value, "medium")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def register_filters(app: Flask) -> None:
+    app.jinja_env.globals["timeline_label"] = field_label
+    app.jinja_env.globals["timeline_value"] = display_value
     from .audit.labels import action_label
 
     app.jinja_env.filters["audit_action"] = action_label

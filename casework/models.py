@@ -3,7 +3,16 @@
 from .access.models import BreakGlassGrant
 from .audit.models import AuditEvent
 from .auth.models import ApiToken, Organisation, Team, User
+from .consent import models as _consent  # noqa: E402,F401
+from .counselling import models as _counselling  # noqa: E402,F401
+from .legal import models as _legal  # noqa: E402,F401
+from .plans import models as _plans  # noqa: E402,F401
+from .referrals.models import Partner
+
+# Each service package's models (imported for their tables).
+from .shelters import models as _shelters  # noqa: E402,F401,I001
 from .survivors.models import CaseNumberCounter, Survivor, survivor_collaborators
+from .training import models as _training  # noqa: E402,F401
 
 __all__ = [
     "ApiToken",
@@ -11,6 +20,7 @@ __all__ = [
     "BreakGlassGrant",
     "CaseNumberCounter",
     "Organisation",
+    "Partner",
     "Survivor",
     "Team",
     "User",

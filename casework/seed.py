@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 from datetime import date, timedelta
 
@@ -15,6 +16,9 @@ from .extensions import db
 from .survivors import service as survivor_service
 
 DEMO_PASSWORD = "demo-password-2026"
+# Packages whose demo.py adds believable service records to the demo survivors.
+SERVICE_DEMOS = ("shelters", "counselling", "training", "legal", "plans", "consent",
+                 "referrals")
 DEMO_USERS = [
     ("caseworker", "cw.amara", "Amara Demo", "North"),
     ("caseworker", "cw.tuan", "Tuan Demo", "North"),
@@ -52,6 +56,7 @@ def seed_demo_data(count: int = 200, seed: int = 2026):
     counsellor = users["co.lina"]
     today = date.today()
     statuses = ["Active"] * 6 + ["FollowUp"] * 2
+    survivors = []
     for i in range(count):
         faker = fakers[rng.choice(LOCALES)]
         citizenship = rng.choice(CITIZENSHIPS)
@@ -87,7 +92,13 @@ def seed_demo_data(count: int = 200, seed: int = 2026):
         if rng.random() < 0.25:
             data["collaborator_ids"] = [counsellor.id]
         survivor = survivor_service.create(lead, data)
+        survivors.append(survivor)
         if i % 17 == 0:
             survivor_service.close(lead, survivor, "Demo: support plan completed.", "Closed")
+    db.session.flush()
+    open_cases = [s for s in survivors if not s.is_closed]
+    for package in SERVICE_DEMOS:
+        importlib.import_module(f"casework.{package}.demo").seed_demo(rng, open_cases, users)
+        db.session.flush()
     db.session.commit()
     return [(u.username, u.role, DEMO_PASSWORD) for u in users.values()]

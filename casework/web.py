@@ -16,7 +16,11 @@ from werkzeug.exceptions import HTTPException
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
 # Endpoints reachable without logging in (deny by default; principle 1).
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "api_auth.Token"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "api_auth.Token",
+                              "referrals.verify_letter", "referrals_api.verify_letter"})
+# Packages with pages (views.bp); those with API routes (api.blp) are in casework/api.
+FEATURE_PACKAGES = ("main", "auth", "survivors", "admin", "shelters", "counselling", "training",
+                    "legal", "plans", "me", "consent", "referrals")
 RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
 SUPPORTED_LOCALES = ("en",)
 
@@ -30,14 +34,12 @@ def init_app(app: Flask) -> None:
     _init_login(app)
     app.session_interface = NoApiCookieSessionInterface()
 
-    from . import models  # noqa: F401  (register every model with the metadata)
-    from .admin.views import bp as admin_bp
-    from .auth.views import bp as auth_bp
-    from .main.views import bp as main_bp
-    from .survivors.views import bp as survivors_bp
+    import importlib
 
-    for blueprint in (main_bp, auth_bp, survivors_bp, admin_bp):
-        app.register_blueprint(blueprint)
+    from . import models  # noqa: F401  (register every model with the metadata)
+
+    for package in FEATURE_PACKAGES:
+        app.register_blueprint(importlib.import_module(f"casework.{package}.views").bp)
 
     from .api import init_api
 

@@ -57,13 +57,13 @@ def _empty_all_tables():
             # TRUNCATE fires no row triggers, so the append-only audit table empties too.
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
         else:
-            from casework.audit.models import APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL
+            from casework import append_only
 
-            for statement in DROP_APPEND_ONLY_DDL["sqlite"]:
+            for statement in append_only.drop_statements("sqlite"):
                 conn.execute(text(statement))
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
-            for statement in APPEND_ONLY_DDL["sqlite"]:
+            for statement in append_only.create_statements("sqlite"):
                 conn.execute(text(statement))
 
 

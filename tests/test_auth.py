@@ -355,9 +355,10 @@ def test_every_non_public_api_route_answers_401(app):
             assert not response.headers.getlist("Set-Cookie")
 
 
-def test_public_endpoints_are_only_login_static_openapi_and_token():
+def test_public_endpoints_are_only_login_static_openapi_token_and_letter_verification():
     assert PUBLIC_ENDPOINTS == {"auth.login", "static", "api-docs.openapi_json",
-                                "api_auth.Token"}
+                                "api_auth.Token", "referrals.verify_letter",
+                                "referrals_api.verify_letter"}
 
 
 # --- API: cookie-less, bearer tokens --------------------------------------------------------------

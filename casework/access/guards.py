@@ -55,6 +55,8 @@ def relationship(user, survivor) -> str:
 def _compute_relationship(user, survivor) -> str:
     if user.role in ("caseworker", "counsellor") and user.id in survivor.assigned_user_ids():
         return "assigned"
+    if user.role == "counsellor" and survivor.id in _open_engagement_survivor_ids(user):
+        return "assigned"
     if user.role == "supervisor" and user.team_id is not None:
         staff = [survivor.lead_caseworker, *survivor.collaborators]
         if any(member.team_id == user.team_id for member in staff if member is not None):
@@ -68,6 +70,34 @@ def forget(survivor) -> None:
         cache = _cache(name)
         for key in [k for k in cache if k[1] == survivor.id]:
             del cache[key]
+    _cache("_access_open_engagements").clear()
+
+
+def _engaged_counsellor_clause(user_id):
+    """SQL condition on counselling engagements: open, with ``user_id`` among its counsellors."""
+    from ..counselling.models import CounsellingEngagement, engagement_co_counsellors
+
+    co = engagement_co_counsellors.c
+    return and_(
+        CounsellingEngagement.ended_on.is_(None),
+        or_(
+            CounsellingEngagement.counsellor_id == user_id,
+            exists().where(co.engagement_id == CounsellingEngagement.id, co.user_id == user_id),
+        ),
+    )
+
+
+def _open_engagement_survivor_ids(user) -> set[uuid.UUID]:
+    """Survivors with whom the counsellor ``user`` holds an open engagement (counsellor or
+    co-counsellor), looked up once per request whatever the number of survivors."""
+    from ..counselling.models import CounsellingEngagement
+
+    cache = _cache("_access_open_engagements")
+    if user.id not in cache:
+        cache[user.id] = set(db.session.scalars(
+            select(CounsellingEngagement.survivor_id).where(_engaged_counsellor_clause(user.id))
+        ))
+    return cache[user.id]
 
 
 def break_glass_active(user, survivor) -> bool:
@@ -200,6 +230,21 @@ ACTIONS = {
     "survivor.close": _can_close,
     "survivor.break_glass": _can_break_glass,
     "survivor.access_log": _can_see_access_log,
+    # Consent log and referrals (obj: the survivor, or one of their records). Anyone who may
+    # read the survivor reads the log (fields as the policy says); the survivor's assigned
+    # caseworkers record consent and run referrals; the team's supervisor approves them.
+    "consent.read": lambda user, obj: _can_read(user, _owning_survivor(obj)),
+    "consent.record": lambda user, obj: user.role == "caseworker"
+    and relationship(user, _owning_survivor(obj)) == "assigned",
+    "referral.read": lambda user, obj: _can_read(user, _owning_survivor(obj)),
+    "referral.manage": lambda user, obj: user.role == "caseworker"
+    and relationship(user, _owning_survivor(obj)) == "assigned",
+    "referral.approve": lambda user, obj: user.role == "supervisor"
+    and relationship(user, _owning_survivor(obj)) == "team",
+    # Reference data about organisations, not survivors.
+    "partners.read": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor",
+                                                   "admin"),
+    "partners.write": lambda user, _: user.role == "admin",
     "policy.view": lambda user, _: user.role == "admin",
     "users.manage": lambda user, _: user.role == "admin",
 }
@@ -233,13 +278,21 @@ def scope_clause(user):
     if not getattr(user, "is_authenticated", False) or not user.active:
         return false()
     if user.role in ("caseworker", "counsellor"):
-        return or_(
+        clauses = [
             Survivor.lead_caseworker_id == user.id,
             exists().where(
                 survivor_collaborators.c.survivor_id == Survivor.id,
                 survivor_collaborators.c.user_id == user.id,
             ),
-        )
+        ]
+        if user.role == "counsellor":  # or holding an open counselling engagement
+            from ..counselling.models import CounsellingEngagement
+
+            clauses.append(exists().where(
+                CounsellingEngagement.survivor_id == Survivor.id,
+                _engaged_counsellor_clause(user.id),
+            ))
+        return or_(*clauses)
     if user.role == "supervisor" and user.team_id is not None:
         team_member = select(User.id).where(User.team_id == user.team_id)
         return or_(

@@ -8,17 +8,27 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import access
+from .. import access, vocab
 from ..access.fields import fields_in_tier
 from ..access.policy import BREAK_GLASS, POLICY, READ, RELATIONSHIPS, TIERS, WRITE, permissions
 from ..auth import service as auth_service
 from ..auth.models import ROLES, Team, User
 from ..extensions import db
+from ..referrals import service as partner_service
+from ..referrals.models import PARTNER_SERVICES
 from ..survivors.labels import FIELD_LABELS, TIER_LABELS
 from ..survivors.models import Survivor
+from ..survivors.service import ValidationFailed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -98,3 +108,52 @@ def deactivate(user_id):
             flash(_("Deactivated %(name)s; their sessions and tokens have ended.",
                     name=user.username), "success")
     return redirect(url_for(".users"))
+
+
+# --- partner directory ---------------------------------------------------------------------------
+
+
+class PartnerForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    services = SelectMultipleField(_l("Services offered"), choices=PARTNER_SERVICES.choices())
+    languages = SelectMultipleField(_l("Languages"), choices=[])
+    accepting_referrals = BooleanField(_l("Accepting referrals now"), default=True,
+                                       description=_l("Untick while the partner is full."))
+    contact_email = StringField(_l("Contact email"), validators=[Optional(), Length(max=254)])
+    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.languages.choices = vocab.languages().choices()
+
+    def values(self) -> dict:
+        return {name: (self[name].data or None) if name in ("contact_email", "address")
+                else self[name].data for name in partner_service.PARTNER_FIELDS}
+
+
+@bp.route("/partners")
+def partners():
+    items = partner_service.list_partners(current_user)
+    return render_template("admin/partners.html", partners=items)
+
+
+@bp.route("/partners/new", methods=["GET", "POST"])
+@bp.route("/partners/<uuid:partner_id>/edit", methods=["GET", "POST"])
+def partner_form(partner_id=None):
+    partner = partner_service.get(current_user, partner_id) if partner_id else None
+    form = PartnerForm(obj=partner)
+    if form.validate_on_submit():
+        try:
+            if partner is None:
+                partner = partner_service.create(current_user, form.values())
+            else:
+                partner_service.update(current_user, partner, form.values())
+        except ValidationFailed as exc:
+            for name, messages in exc.errors.items():
+                (form[name].errors.extend(messages) if name in form
+                 else form.form_errors.extend(messages))
+        else:
+            flash(_("Saved %(name)s.", name=partner.name), "success")
+            return redirect(url_for(".partners"))
+    return render_template("admin/partner_form.html", form=form, partner=partner), (
+        422 if form.errors else 200)

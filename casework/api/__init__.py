@@ -29,14 +29,28 @@ api = CaseworkApi(
 )
 
 
+API_MODULES = (
+    "casework.api.auth",
+    "casework.survivors.api",
+    "casework.referrals.api",
+    "casework.shelters.api",
+    "casework.counselling.api",
+    "casework.training.api",
+    "casework.legal.api",
+    "casework.plans.api",
+    "casework.me.api",
+    "casework.consent.api",
+)
+
+
 def init_api(app: Flask) -> None:
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/token"}
     )
-    from ..survivors.api import blp as survivors_blp
-    from .auth import blp as auth_blp
+    import importlib
 
-    for blp in (auth_blp, survivors_blp):
+    for module in API_MODULES:
+        blp = importlib.import_module(module).blp
         csrf.exempt(blp)  # bearer tokens, no cookies: nothing for CSRF to protect
         api.register_blueprint(blp)

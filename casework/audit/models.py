@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import DDL, JSON, BigInteger, Integer, String, Text, Uuid, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from .. import append_only
 from ..extensions import db
 from ..models_base import UTCDateTime
 
@@ -97,3 +98,5 @@ for _dialect, _statements in APPEND_ONLY_DDL.items():
         event.listen(
             AuditEvent.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect)
         )
+
+append_only.register(APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL)

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -26,6 +26,9 @@ class Organisation(UUIDPrimaryKey, db.Model):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     country: Mapped[str | None] = mapped_column(String(2))
+    # Referrals need a supervisor's approval before their letter is issued.
+    referrals_need_approval: Mapped[bool] = mapped_column(Boolean, default=True,
+                                                          server_default=true())
 
 
 class Team(UUIDPrimaryKey, db.Model):

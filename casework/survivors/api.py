@@ -171,3 +171,50 @@ def access_log(survivor_id):
     """Who opened or changed this record, when, and why (newest first)."""
     survivor = service.get_for(current_user, survivor_id)
     return service.access_log(current_user, survivor)
+
+
+class TimelineItem(Schema):
+    at = fields.Method("_at", metadata={"description": "Date (YYYY-MM-DD) or UTC timestamp."})
+    kind = fields.String(metadata={"example": "placement.admitted"})
+    title = fields.String()
+    record_type = fields.String()
+    record_id = fields.UUID(allow_none=True)
+    fields_ = fields.Method("_fields", data_key="fields",
+                            metadata={"description": "The record's fields the caller may read."})
+
+    def _at(self, event):
+        return _json_value(event.at)
+
+    def _fields(self, event):
+        return {name: _json_value(value) for name, value in event.fields.items()}
+
+
+class TimelineSchema(Schema):
+    items = fields.List(fields.Nested(TimelineItem))
+
+
+def _json_value(value):
+    """Plain JSON for a presented value: ids as strings, dates ISO, timestamps UTC with Z."""
+    import uuid
+    from datetime import UTC, date, datetime
+
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+@blp.route("/<uuid:survivor_id>/timeline", methods=["GET"])
+@blp.response(200, TimelineSchema)
+@blp.alt_response(404, schema="Problem", description="No such survivor in the caller's scope")
+def survivor_timeline(survivor_id):
+    """Every service event of the survivor, newest first, as far as the caller may see."""
+    from .timeline import timeline
+
+    survivor = service.get_for(current_user, survivor_id)
+    return {"items": timeline(current_user, survivor)}

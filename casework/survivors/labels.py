@@ -44,3 +44,12 @@ TIER_LABELS = {
     "sensitive": _l("Story and risk"),
     "privileged": _l("Counselling (privileged)"),
 }
+
+
+def _register() -> None:
+    from ..i18n import register_labels
+
+    register_labels(FIELD_LABELS)
+
+
+_register()

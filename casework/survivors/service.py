@@ -220,6 +220,7 @@ class CaseloadFilters:
     status: str | None = None
     risk_level: str | None = None
     case_number: str | None = None
+    lead_caseworker_id: uuid.UUID | None = None  # /me/caseload: one lead's survivors
 
 
 def fields_readable_in_caseload(user) -> set[str]:
@@ -235,7 +236,7 @@ def fields_readable_in_caseload(user) -> set[str]:
 def caseload_query(user, filters: CaseloadFilters) -> Select:
     access.require(user, "survivor.list")
     readable = fields_readable_in_caseload(user)
-    forbidden = [name for name in ("status", "risk_level", "case_number")
+    forbidden = [name for name in ("status", "risk_level", "case_number", "lead_caseworker_id")
                  if getattr(filters, name) and name not in readable]
     if forbidden:
         raise access.ForbiddenFields(forbidden)
@@ -247,6 +248,8 @@ def caseload_query(user, filters: CaseloadFilters) -> Select:
         query = query.where(false())
     if filters.status:
         query = query.where(Survivor.status == filters.status)
+    if filters.lead_caseworker_id:
+        query = query.where(Survivor.lead_caseworker_id == filters.lead_caseworker_id)
     if filters.risk_level:
         query = query.where(Survivor.risk_level == filters.risk_level)
     if filters.case_number:
@@ -396,15 +399,12 @@ def break_glass(user, survivor: Survivor, reason: str | None) -> BreakGlassGrant
     return grant
 
 
-ACCESS_LOG_ACTIONS = ("survivor.viewed", "survivor.listed", "survivor.created",
-                      "survivor.updated", "survivor.closed", "survivor.break_glass")
-
-
 def access_log(user, survivor: Survivor, limit: int = 200) -> list[AuditEvent]:
     access.require(user, "survivor.access_log", survivor)
     events = list(db.session.scalars(
         select(AuditEvent)
-        .where(AuditEvent.subject_id == survivor.id, AuditEvent.action.in_(ACCESS_LOG_ACTIONS))
+        # Every event about the survivor: the record, its services, letters and denials.
+        .where(AuditEvent.subject_id == survivor.id)
         .order_by(AuditEvent.id.desc())
         .limit(limit)
     ))

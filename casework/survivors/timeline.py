@@ -25,6 +25,8 @@ PROVIDERS = (
     "casework.training.service:timeline_events",
     "casework.legal.service:timeline_events",
     "casework.plans.service:timeline_events",
+    "casework.consent.service:timeline_events",
+    "casework.referrals.service:timeline_events",
 )
 
 

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -120,6 +130,7 @@ def view(survivor_id):
         glass_open=access.break_glass_active(current_user, survivor),
         break_glass_form=BreakGlassForm(),
         access_log=log,
+        service_links=service_links(survivor),
     )
 
 
@@ -226,3 +237,36 @@ def _display_value(name: str, value):
     from ..i18n import format_value
 
     return format_value(name, value)
+
+
+@bp.route("/<uuid:survivor_id>/timeline")
+def timeline(survivor_id):
+    from .timeline import timeline as build_timeline
+
+    survivor = service.get_for(current_user, survivor_id)
+    events = build_timeline(current_user, survivor)
+    return render_template("survivors/timeline.html", survivor=survivor, events=events,
+                           service_links=service_links(survivor))
+
+
+# The pages of each service for one survivor, shown as tabs where the package provides them.
+SERVICE_PAGES = (
+    ("survivors.view", _l("Record")),
+    ("survivors.timeline", _l("Timeline")),
+    ("shelters.survivor_placements", _l("Shelter")),
+    ("counselling.survivor_sessions", _l("Counselling")),
+    ("training.survivor_enrolments", _l("Training")),
+    ("legal.survivor_matters", _l("Legal aid")),
+    ("plans.survivor_plan", _l("Support plan")),
+    ("consent.survivor_consents", _l("Consent")),
+    ("referrals.survivor_referrals", _l("Referrals")),
+)
+
+
+def service_links(survivor: Survivor) -> list[tuple[str, str, bool]]:
+    """(url, label, is_current) for each service page of ``survivor`` this app has."""
+    return [
+        (url_for(endpoint, survivor_id=survivor.id), str(label), request.endpoint == endpoint)
+        for endpoint, label in SERVICE_PAGES
+        if endpoint in current_app.view_functions
+    ]

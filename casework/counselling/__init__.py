@@ -1,0 +1,1 @@
+"""Counselling engagements and sessions; session notes are privileged."""

@@ -1,0 +1,1 @@
+"""Legal aid: legal matters, hearings and outcomes."""

@@ -1,0 +1,1 @@
+"""Support plan items and follow-ups (HTCDS spl_Type)."""

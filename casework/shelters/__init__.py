@@ -1,0 +1,1 @@
+"""Shelters, beds and placements."""

@@ -1,0 +1,1 @@
+"""Vocational training programmes, enrolments and employment outcomes."""
