@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
+from functools import cache
 
 from flask import Flask
 from flask_babel import format_date, format_datetime
@@ -55,7 +57,7 @@ def register_labels(labels: dict) -> None:
 
 
 def field_label(name: str) -> str:
-    """The label of a field (``placement.bed_id`` or ``bed_id``)."""
+    """The label of a field, by ``record_type.field`` first, then by the bare field name."""
     short = name.rsplit(".", 1)[-1]
     label = FIELD_LABELS.get(name) or FIELD_LABELS.get(short)
     return str(label) if label else short.replace("_", " ").capitalize()
@@ -101,9 +103,38 @@ def display_value(name: str, value) -> str | None:
     return str(value)
 
 
+# Fields a generic display leaves out: internal ids and bookkeeping timestamps.
+_NOT_SHOWN = frozenset({"id", "survivor_id", "created_at", "updated_at"})
+
+
+@cache
+def _models_by_record_type() -> dict[str, type]:
+    """``placement`` → Placement, ``plan_item`` → PlanItem, for every mapped model."""
+    from .extensions import db
+
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", mapper.class_.__name__).lower(): mapper.class_
+            for mapper in db.Model.registry.mappers}
+
+
+def record_field(record_type: str, name: str, value) -> tuple[str, str] | None:
+    """(label, shown value) of one presented field of a record, or None to leave it out."""
+    if name in _NOT_SHOWN or value is None or value == [] or value == "":
+        return None
+    model = _models_by_record_type().get(record_type)
+    spec = field_specs(model).get(name) if model is not None else None
+    if spec is not None and spec.vocab and isinstance(value, str | list):
+        vocabulary = vocab.resolve(spec.vocab)
+        values = value if isinstance(value, list) else [value]
+        shown = ", ".join(_(vocabulary.label(v)) for v in values)
+    else:
+        shown = display_value(name, value)
+    if shown is None:
+        return None
+    return field_label(f"{record_type}.{name}"), shown
+
+
 def register_filters(app: Flask) -> None:
-    app.jinja_env.globals["timeline_label"] = field_label
-    app.jinja_env.globals["timeline_value"] = display_value
+    app.jinja_env.globals["record_field"] = record_field
     from .audit.labels import action_label
 
     app.jinja_env.filters["audit_action"] = action_label

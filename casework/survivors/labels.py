@@ -49,7 +49,8 @@ TIER_LABELS = {
 def _register() -> None:
     from ..i18n import register_labels
 
-    register_labels(FIELD_LABELS)
+    # Under "survivor.": bare names like "status" mean other things on other records.
+    register_labels({f"survivor.{name}": label for name, label in FIELD_LABELS.items()})
 
 
 _register()
