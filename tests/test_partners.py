@@ -65,3 +65,20 @@ def test_partner_names_are_unique(app, make):
     assert api.post("/api/v1/partners", json={"name": "Same (demo)"}).status_code == 201
     again = api.post("/api/v1/partners", json={"name": "same (DEMO)"})
     assert again.status_code == 422 and "name" in again.json["errors"]
+
+
+def test_staff_partner_directory_shows_who_is_full_and_filters_by_service(app, make):
+    admin = make.user("admin")
+    api = login_api(app, admin)
+    api.post("/api/v1/partners", json={"name": "Open Door Shelter (demo)", "services": ["shelter"],
+                                       "languages": ["th"], "contact_email": "door@example.org"})
+    api.post("/api/v1/partners", json={"name": "Full Legal (demo)", "services": ["legal_aid"],
+                                       "accepting_referrals": False})
+    for role in ("caseworker", "counsellor", "supervisor"):
+        page = login_web(app, make.user(role)).get("/partners/")
+        assert page.status_code == 200
+        assert "Open Door Shelter (demo)" in page.text and "Thai" in page.text
+        assert "Full / not accepting" in page.text
+    filtered = login_web(app, make.user("caseworker")).get("/partners/?service=legal_aid")
+    assert "Full Legal (demo)" in filtered.text and "Open Door Shelter" not in filtered.text
+    assert login_web(app, make.user("donor")).get("/partners/").status_code == 403

@@ -25,6 +25,7 @@ from ..i18n import register_labels
 from ..survivors import service as survivors
 from ..survivors.views import service_links
 from . import service
+from . import service as partner_service
 from .forms import ActionForm, ReferralForm, VerifyForm
 from .labels import FIELD_LABELS
 from .models import Partner, Referral
@@ -211,3 +212,16 @@ def index():
                            rows=[(r, access.present(current_user, r)) for r in rows],
                            status=status, statuses=REFERRAL_STATUSES.choices(),
                            next_cursor=next_cursor, labels=FIELD_LABELS)
+
+
+@bp.route("/partners/")
+def partners():
+    """The partner directory for staff: who offers what, in which languages, and who is full."""
+    from .models import PARTNER_SERVICES
+
+    wanted = request.args.get("service") or None
+    if wanted is not None and wanted not in PARTNER_SERVICES:
+        wanted = None
+    items = partner_service.list_partners(current_user, wanted)
+    return render_template("referrals/partners.html", partners=items, wanted=wanted,
+                           services=PARTNER_SERVICES.choices())
