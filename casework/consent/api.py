@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from werkzeug.exceptions import BadRequest
 
 from .. import access
 from ..api.errors import problem
+from ..api.io import json_object as _json_object
 from ..api.pagination import InvalidCursor, PageArgs
 from ..api.schemas import model_schema
 from ..survivors import service as survivors
@@ -42,13 +41,6 @@ class ConsentFormSchema(Schema):
     language = fields.String()
     text = fields.String()
     sha256 = fields.String()
-
-
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    return data
 
 
 _BODY_DOC = {"requestBody": {"required": True, "content": {

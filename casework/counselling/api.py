@@ -3,14 +3,15 @@ every answer to anyone outside the engagement's counsellors."""
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from werkzeug.exceptions import BadRequest
 
 from ..api.errors import problem
+from ..api.io import invalid as _invalid
+from ..api.io import json_object as _json_object
+from ..api.io import request_body as _body
 from ..api.pagination import InvalidCursor, PageArgs
 from ..api.schemas import model_schema
 from ..survivors import service as survivors
@@ -66,12 +67,6 @@ class CounsellingSessionInput(Schema):
     notes = fields.String(allow_none=True)
 
 
-def _body(schema) -> dict:
-    """Document a JSON request body (validated by the service, which names every bad field)."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": schema}}}}
-
-
 class CounsellingSessionPatch(Schema):
     held_on = fields.Date()
     duration_minutes = fields.Integer(metadata={"minimum": 1, "maximum": 600})
@@ -80,19 +75,6 @@ class CounsellingSessionPatch(Schema):
     interpreter_used = fields.Boolean()
     attended = fields.Boolean()
     notes = fields.String(allow_none=True)
-
-
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
-
-
-def _invalid(exc: service.ValidationFailed):
-    return problem(422, "Some fields are not valid.", errors=exc.errors)
 
 
 def _conflict(exc: service.Conflict):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from werkzeug.exceptions import BadRequest
 
 from ..api.errors import problem
+from ..api.io import invalid as _invalid
+from ..api.io import json_object as _json_object
+from ..api.io import request_body as _body
 from ..api.pagination import InvalidCursor, PageArgs
 from ..api.schemas import model_schema
 from ..survivors import service as survivors
@@ -62,25 +63,6 @@ class LegalHearingInput(Schema):
         "description": "The day of the hearing, past or scheduled."})
     kind = fields.String(required=True)
     notes = fields.String(allow_none=True, metadata={"description": "Tier: sensitive."})
-
-
-def _body(schema) -> dict:
-    """Document a JSON request body (validated by the service, which names every bad field)."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": schema}}}}
-
-
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
-
-
-def _invalid(exc: service.ValidationFailed):
-    return problem(422, "Some fields are not valid.", errors=exc.errors)
 
 
 @blp.route("/survivors/<uuid:survivor_id>/legal-matters")

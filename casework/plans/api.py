@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from werkzeug.exceptions import BadRequest
 
 from ..api.errors import problem
+from ..api.io import invalid as _invalid
+from ..api.io import json_object as _json_object
 from ..api.pagination import InvalidCursor, PageArgs
 from ..api.schemas import model_schema
 from ..survivors import service as survivors
@@ -26,19 +26,6 @@ PlanItemSchema = model_schema(PlanItem, "PlanItem")
 class PlanItemListSchema(Schema):
     items = fields.List(fields.Nested(PlanItemSchema))
     next_cursor = fields.String(allow_none=True)
-
-
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
-
-
-def _invalid(exc: survivors.ValidationFailed):
-    return problem(422, "Some fields are not valid.", errors=exc.errors)
 
 
 BODY = {"requestBody": {"required": True, "content": {

@@ -3,15 +3,16 @@ occupancy board, and each survivor's placements (admit, transfer, discharge)."""
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from werkzeug.exceptions import BadRequest
 
 from .. import access
 from ..api.errors import problem
+from ..api.io import invalid as _invalid
+from ..api.io import json_object as _json_object
+from ..api.io import request_body as _body
 from ..api.pagination import PageArgs
 from ..api.schemas import UTCTimestamp, model_schema
 from ..survivors import service as survivors
@@ -130,24 +131,6 @@ class BedBody(Schema):
     label = fields.String(required=True, validate=validate.Length(min=1, max=40))
     restrictions = fields.List(RESTRICTION)
     active = fields.Boolean()
-
-
-def _body(schema) -> dict:
-    """A documented JSON request body (read by the service, which validates every value)."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
-
-
-def _invalid(exc: service.ValidationFailed):
-    return problem(422, "Some fields are not valid.", errors=exc.errors)
 
 
 def _shelter_json(row: service.ShelterRow) -> dict:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from werkzeug.exceptions import BadRequest
 
 from .. import vocab
 from ..access import present
 from ..api.errors import problem
+from ..api.io import invalid as _write_errors
+from ..api.io import json_object as _json_object
 from ..api.pagination import InvalidCursor, PageArgs
 from ..api.schemas import UTCTimestamp, model_schema
 from . import service
@@ -61,19 +61,6 @@ class AccessLogEntry(Schema):
     channel = fields.String()
     fields_ = fields.List(fields.String(), data_key="fields", attribute="fields")
     reason = fields.String(allow_none=True)
-
-
-def _json_object() -> dict:
-    data = request.get_json(silent=True)
-    if data is None:
-        raise BadRequest("Send a JSON object with Content-Type: application/json.")
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return data
-
-
-def _write_errors(exc: service.ValidationFailed):
-    return problem(422, "Some fields are not valid.", errors=exc.errors)
 
 
 @blp.route("")
