@@ -31,8 +31,11 @@ test-postgresql: $(STAMP)
 
 # Speed is measured here, never in a timed unit test: each figure beside its baseline
 # measured in the same run.
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps services
 	$(BIN)/python bench/letters.py
+	$(BIN)/python bench/caseload.py --engine sqlite --sizes 1000,100000
+	CASEWORK_BENCH_PG_ADMIN=$(CASEWORK_TEST_PG_ADMIN) \
+		$(BIN)/python bench/caseload.py --engine postgresql --sizes 1000,100000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

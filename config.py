@@ -66,9 +66,24 @@ class BaseConfig:
     # set), days a partner has to answer before the caseworker is alerted, and the address
     # printed on letters for verifying them.
     REFERRALS_NEED_APPROVAL = True
+    # Closing a case asks a supervisor of the team to approve (the organisation's own setting
+    # wins when set).
+    CLOSURES_NEED_APPROVAL = False
     REFERRAL_RESPONSE_DAYS = 14
     LETTER_VERIFY_LIMIT = "30 per minute"
     PUBLIC_URL: str | None = None
+
+    # Outgoing email (the daily digest), through Flask-Mailman. MAIL_BACKEND "smtp" sends
+    # through MAIL_SERVER; "console" prints, "locmem" keeps messages in memory (tests).
+    MAIL_BACKEND = "smtp"
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "casework@localhost"
+    MAIL_TIMEOUT = 30
 
     API_TOKEN_LIFETIME = timedelta(hours=12)
     BREAK_GLASS_DURATION = timedelta(minutes=30)
@@ -88,6 +103,7 @@ class DevelopmentConfig(BaseConfig):
     NAME = "development"
     PUBLIC_URL = "http://127.0.0.1:5000"
     DEBUG = False  # the Werkzeug debugger would expose survivor data on an error page
+    MAIL_BACKEND = "console"
 
 
 class TestConfig(BaseConfig):
@@ -100,6 +116,7 @@ class TestConfig(BaseConfig):
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 8
     ARGON2_PARALLELISM = 1
+    MAIL_BACKEND = "locmem"
 
 
 class ProductionConfig(BaseConfig):
@@ -127,6 +144,7 @@ def _parse_bool(value: str) -> bool:
 _ENV_PARSERS = {
     "LOGIN_FAILURE_LIMIT": str,
     "REFERRALS_NEED_APPROVAL": _parse_bool,
+    "CLOSURES_NEED_APPROVAL": _parse_bool,
     "REFERRAL_RESPONSE_DAYS": int,
     "LETTER_VERIFY_LIMIT": str,
     "PUBLIC_URL": str,
@@ -136,6 +154,15 @@ _ENV_PARSERS = {
     "ARGON2_TIME_COST": int,
     "ARGON2_MEMORY_COST": int,
     "ARGON2_PARALLELISM": int,
+    "MAIL_BACKEND": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USE_TLS": _parse_bool,
+    "MAIL_USE_SSL": _parse_bool,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_DEFAULT_SENDER": str,
+    "MAIL_TIMEOUT": int,
 }
 
 

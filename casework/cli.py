@@ -16,6 +16,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(audit_group)
     app.cli.add_command(seed_demo)
+    from .supervision.digest import digest_group
+
+    app.cli.add_command(digest_group)
 
 
 @click.group(cls=AppGroup)

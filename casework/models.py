@@ -11,6 +11,7 @@ from .referrals.models import Partner
 
 # Each service package's models (imported for their tables).
 from .shelters import models as _shelters  # noqa: E402,F401,I001
+from .supervision import models as _supervision  # noqa: E402,F401
 from .survivors.models import CaseNumberCounter, Survivor, survivor_collaborators
 from .training import models as _training  # noqa: E402,F401
 

@@ -18,7 +18,7 @@ from .survivors import service as survivor_service
 DEMO_PASSWORD = "demo-password-2026"
 # Packages whose demo.py adds believable service records to the demo survivors.
 SERVICE_DEMOS = ("shelters", "counselling", "training", "legal", "plans", "consent",
-                 "referrals")
+                 "referrals", "supervision")
 DEMO_USERS = [
     ("caseworker", "cw.amara", "Amara Demo", "North"),
     ("caseworker", "cw.tuan", "Tuan Demo", "North"),

@@ -13,14 +13,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 # Endpoints reachable without logging in (deny by default; principle 1).
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "api_auth.Token",
                               "referrals.verify_letter", "referrals_api.verify_letter"})
 # Packages with pages (views.bp); those with API routes (api.blp) are in casework/api.
 FEATURE_PACKAGES = ("main", "auth", "survivors", "admin", "shelters", "counselling", "training",
-                    "legal", "plans", "me", "consent", "referrals")
+                    "legal", "plans", "me", "consent", "referrals", "supervision")
 RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
 SUPPORTED_LOCALES = ("en",)
 
@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
+    mail.init_app(app)
     _init_login(app)
     app.session_interface = NoApiCookieSessionInterface()
 

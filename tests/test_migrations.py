@@ -45,13 +45,33 @@ def _revisions(app):
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
 
 
+# Alembic cannot reflect indexes on expressions, so it cannot compare them: the test checks
+# that each exists by name instead.
+EXPRESSION_INDEXES = {"ix_survivors_risk_rank_id"}
+
+
+def _index_names(conn) -> set[str]:
+    if conn.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    else:
+        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    return {row[0] for row in conn.execute(text(query))}
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping")
 def test_head_matches_models(migrating_app):
     upgrade()
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "render_as_batch": True}
         )
-        diff = compare_metadata(context, db.metadata)
+        diff = [
+            change for change in compare_metadata(context, db.metadata)
+            if not (change[0] in ("add_index", "remove_index")
+                    and change[1].name in EXPRESSION_INDEXES)
+        ]
+        assert EXPRESSION_INDEXES <= _index_names(conn)
     assert diff == [], f"models and migrations differ: {diff}"
 
 

@@ -594,7 +594,8 @@ MATRIX = [pytest.param(ctx, name, surface, id=f"{ctx[0]}-{name}-{surface}")
 PAGE_FIELDS = ("status", "partner_id", "service", "language", "reason", "reference",
                "issued_at", "created_by", "created_at", "submitted_at", "approved_by",
                "approved_at", "responded_at", "decline_reason", "completed_at", "withdrawn_at",
-               "withdraw_reason", "updated_at")
+               "withdraw_reason", "returned_by", "returned_at", "return_comment",
+               "updated_at")
 
 
 @pytest.mark.parametrize(("ctx", "name", "surface"), MATRIX)
@@ -663,6 +664,8 @@ WRITE_VALUES = {
     "completed_at": "2020-01-01T00:00:00Z", "withdrawn_at": "2020-01-01T00:00:00Z",
     "withdraw_reason": "Forged.", "id": str(uuid.uuid4()), "survivor_id": str(uuid.uuid4()),
     "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z",
+    "returned_by": str(uuid.uuid4()), "returned_at": "2020-01-01T00:00:00Z",
+    "return_comment": "Forged.",
 }
 
 

@@ -241,12 +241,21 @@ ACTIONS = {
     and relationship(user, _owning_survivor(obj)) == "assigned",
     "referral.approve": lambda user, obj: user.role == "supervisor"
     and relationship(user, _owning_survivor(obj)) == "team",
+    # Supervision (obj: None for the page, or a survivor / one of their records): the team's
+    # supervisor moves cases and decides on closure requests.
+    "supervision.reassign": lambda user, obj: user.role == "supervisor"
+    and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
+    "closure.decide": lambda user, obj: user.role == "supervisor"
+    and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
     # Reference data about organisations, not survivors.
     "partners.read": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor",
                                                    "admin"),
     "partners.write": lambda user, _: user.role == "admin",
     "policy.view": lambda user, _: user.role == "admin",
     "users.manage": lambda user, _: user.role == "admin",
+    # The team audit (supervisors, their team's events) and the chain check (also admins).
+    "team_audit.read": lambda user, _: user.role == "supervisor" and user.team_id is not None,
+    "audit.verify": lambda user, _: user.role in ("supervisor", "admin"),
 }
 
 

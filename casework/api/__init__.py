@@ -40,6 +40,7 @@ API_MODULES = (
     "casework.plans.api",
     "casework.me.api",
     "casework.consent.api",
+    "casework.supervision.api",
 )
 
 

@@ -69,6 +69,9 @@ ACTION_LABELS = {
     "legal.hearing_added": _l("Added a hearing"),
     "plan_item.created": _l("Added a support plan item"),
     "plan_item.updated": _l("Changed a support plan item"),
+    "audit.viewed": _l("Looked at the team audit"),
+    "audit.exported": _l("Exported the team audit (CSV)"),
+    "digest.sent": _l("Was sent the daily digest email"),
 }
 
 

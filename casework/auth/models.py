@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String, true
+from sqlalchemy import Boolean, ForeignKey, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -29,6 +29,9 @@ class Organisation(UUIDPrimaryKey, db.Model):
     # Referrals need a supervisor's approval before their letter is issued.
     referrals_need_approval: Mapped[bool] = mapped_column(Boolean, default=True,
                                                           server_default=true())
+    # Closing a case needs a supervisor's approval (a closure request) when set.
+    closures_need_approval: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                         server_default=false())
 
 
 class Team(UUIDPrimaryKey, db.Model):

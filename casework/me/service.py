@@ -27,6 +27,8 @@ from ..training.models import Enrolment, TrainingProgramme
 ALERT_ROLES = ("caseworker", "counsellor", "supervisor")
 PLAN_OVERDUE = "plan_item.overdue"
 EMPLOYMENT_CHECK = {3: "employment_check.3_months", 6: "employment_check.6_months"}
+CASE_REASSIGNED = "case.reassigned"  # a supervisor made the user lead (casework/supervision)
+CLOSURE_AWAITING = "closure.awaiting_approval"  # supervisors: a closure request of the team
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class Alert:
     def url(self) -> str:
         from flask import url_for
 
+        if self.kind == CASE_REASSIGNED:
+            return url_for("survivors.view", survivor_id=self.survivor_id)
+        if self.kind == CLOSURE_AWAITING:
+            return url_for("supervision.approvals")
         if self.kind == PLAN_OVERDUE:
             return url_for("plans.survivor_plan", survivor_id=self.survivor_id)
         if self.kind.startswith("referral."):
@@ -82,6 +88,16 @@ def alert_count(user, today: date | None = None) -> int:
     for condition in training.due_check_conditions(today).values():
         counts.append(select(func.count()).select_from(Enrolment).join(Survivor)
                       .where(condition, _led_by(user), _open_case(), scope).scalar_subquery())
+    from ..supervision.models import Reassignment
+    from ..supervision.reassign import pending_condition
+
+    counts.append(select(func.count()).select_from(Reassignment).join(Survivor)
+                  .where(*pending_condition(user), _open_case(), scope).scalar_subquery())
+    if user.role == "supervisor":
+        from ..supervision.models import ClosureRequest
+
+        counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
+                      .where(ClosureRequest.status == "pending", scope).scalar_subquery())
     from ..referrals import service as referrals
 
     return sum(db.session.execute(select(*counts)).one()) + referrals.alert_count(user, today)
@@ -131,6 +147,39 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
                 str(_l("Employment check %(n)d months after completing “%(programme)s” is "
                        "due since %(day)s.", n=check.months, programme=programme_name,
                        day=format_date(check.due_on))),
+            ))
+
+    from ..supervision.models import Reassignment
+    from ..supervision.reassign import pending_condition
+
+    moves = db.session.execute(
+        select(Reassignment, Survivor).join(Survivor, Reassignment.survivor_id == Survivor.id)
+        .where(*pending_condition(user), _open_case(), scope)
+        .options(joinedload(Reassignment.by_user), joinedload(Survivor.lead_caseworker))
+    )
+    for move, survivor in moves:
+        survivors[survivor.id] = survivor
+        alerts.append(Alert(
+            CASE_REASSIGNED, move.at.date(), survivor.case_number, survivor.id, move.id,
+            str(_l("%(name)s made you lead caseworker of this case on %(day)s.",
+                   name=move.by_user.display_name, day=format_date(move.at.date()))),
+        ))
+    if user.role == "supervisor":
+        from ..supervision.models import ClosureRequest
+
+        requests = db.session.execute(
+            select(ClosureRequest, Survivor)
+            .join(Survivor, ClosureRequest.survivor_id == Survivor.id)
+            .where(ClosureRequest.status == "pending", scope)
+            .options(joinedload(ClosureRequest.requester),
+                     joinedload(Survivor.lead_caseworker)))
+        for request, survivor in requests:
+            survivors[survivor.id] = survivor
+            alerts.append(Alert(
+                CLOSURE_AWAITING, request.created_at.date(), survivor.case_number,
+                survivor.id, request.id,
+                str(_l("%(name)s asks to close this case; it waits for your approval.",
+                       name=request.requester.display_name)),
             ))
 
     from ..referrals import service as referrals

@@ -227,6 +227,8 @@ def _action_view(action: str):
         "submit": "Submit a draft: awaiting approval, or approved when the organisation "
                   "does not ask for approval.",
         "approve": "Supervisors of the team: approve a submitted referral.",
+        "return": "Supervisors of the team: return a submitted referral to draft with a "
+                  "comment (reason) saying what to change.",
         "issue": "Issue the letter. Needs a current referral_sharing consent for the partner "
                  "(else 409 with missing_consent) and a partner accepting referrals.",
         "accept": "Record that the partner accepted the referral.",

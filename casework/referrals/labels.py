@@ -25,4 +25,7 @@ FIELD_LABELS = {
     "completed_at": _l("Completed at"),
     "withdrawn_at": _l("Withdrawn at"),
     "withdraw_reason": _l("Reason for withdrawing"),
+    "returned_by": _l("Returned by"),
+    "returned_at": _l("Returned to draft at"),
+    "return_comment": _l("Supervisor's comment"),
 }

@@ -127,10 +127,16 @@ class Referral(UUIDPrimaryKey, SurvivorOwned, Timestamps, db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, info=_OP_RO)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, info=_OP_RO)
     withdraw_reason: Mapped[str | None] = mapped_column(Text, info=_SENSITIVE_RO)
+    # A supervisor returned the submitted referral to draft, saying what to change (the
+    # latest return; every return is in the audit log and the case's timeline).
+    returned_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), info=_OP_RO)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, info=_OP_RO)
+    return_comment: Mapped[str | None] = mapped_column(Text, info=_SENSITIVE_RO)
 
     partner: Mapped[Partner] = relationship()
     creator: Mapped[User] = relationship(foreign_keys=[created_by])
     approver: Mapped[User | None] = relationship(foreign_keys=[approved_by])
+    returner: Mapped[User | None] = relationship(foreign_keys=[returned_by])
     letter: Mapped[ReferralLetter | None] = relationship(back_populates="referral",
                                                          uselist=False)
 

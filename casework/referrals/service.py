@@ -405,6 +405,7 @@ def update_draft(user, referral: Referral, data: dict) -> list[str]:
 TRANSITIONS = {
     "submit": (("draft",), "referral.manage"),
     "approve": (("awaiting_approval",), "referral.approve"),
+    "return": (("awaiting_approval",), "referral.approve"),
     "issue": (("approved",), "referral.manage"),
     "accept": (("issued",), "referral.manage"),
     "decline": (("issued",), "referral.manage"),
@@ -416,6 +417,7 @@ ACTIONS = tuple(TRANSITIONS)
 ACTION_LABELS = {
     "submit": _l("Submit"),
     "approve": _l("Approve"),
+    "return": _l("Return with a comment"),
     "issue": _l("Issue the letter"),
     "accept": _l("Partner accepted"),
     "decline": _l("Partner declined"),
@@ -423,7 +425,7 @@ ACTION_LABELS = {
     "withdraw": _l("Withdraw"),
 }
 # Actions that need a reason (the partner's, or the caseworker's for withdrawing).
-NEEDS_REASON = ("decline", "withdraw")
+NEEDS_REASON = ("decline", "withdraw", "return")
 
 
 def available_actions(user, referral: Referral) -> list[str]:
@@ -445,8 +447,9 @@ def act(user, referral: Referral, action: str, reason=None) -> Referral:
         except ValueError as exc:
             raise ValidationFailed({"reason": [exc.args[0]]}) from None
         if not reason_clean:
-            message = (_l("Record the partner's reason for declining.") if action == "decline"
-                       else _l("Say why the referral is withdrawn."))
+            message = {"decline": _l("Record the partner's reason for declining."),
+                       "return": _l("Say what the caseworker should change.")}.get(
+                action, _l("Say why the referral is withdrawn."))
             raise ValidationFailed({"reason": [message]})
     elif reason not in (None, ""):
         raise ValidationFailed({"reason": [_l("This action takes no reason.")]})
@@ -467,6 +470,11 @@ def act(user, referral: Referral, action: str, reason=None) -> Referral:
         referral.status = "approved"
         referral.approved_by, referral.approved_at = user.id, now
         fields += ["approved_by", "approved_at"]
+    elif action == "return":  # back to draft, with the supervisor's comment
+        referral.status = "draft"
+        referral.returned_by, referral.returned_at = user.id, now
+        referral.return_comment = reason_clean
+        fields += ["returned_by", "returned_at", "return_comment"]
     elif action == "issue":
         _require_accepting(referral)
         _issue(user, referral, now)
@@ -488,14 +496,17 @@ def act(user, referral: Referral, action: str, reason=None) -> Referral:
             referral.letter.revoked_at, referral.letter.revocation = now, "referral_withdrawn"
     referral.updated_at = now
     db.session.flush()
-    audit.record(user, f"referral.{_EVENT[action]}", referral.survivor, fields=fields)
+    audit.record(user, f"referral.{_EVENT[action]}", referral.survivor, fields=fields,
+                 reason=reason_clean if action == "return" else None)
     return referral
 
 
-_PAST = {"submit": _l("submitted"), "approve": _l("approved"), "issue": _l("issued"),
+_PAST = {"submit": _l("submitted"), "approve": _l("approved"), "return": _l("returned"),
+         "issue": _l("issued"),
          "accept": _l("accepted"), "decline": _l("declined"), "complete": _l("completed"),
          "withdraw": _l("withdrawn")}
-_EVENT = {"submit": "submitted", "approve": "approved", "issue": "issued",
+_EVENT = {"submit": "submitted", "approve": "approved", "return": "returned",
+          "issue": "issued",
           "accept": "accepted", "decline": "declined", "complete": "completed",
           "withdraw": "withdrawn"}
 

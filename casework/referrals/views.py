@@ -38,7 +38,7 @@ register_labels({k: v for k, v in FIELD_LABELS.items()
 PAGE_FIELDS = ("status", "partner_id", "service", "language", "reason", "reference",
                "issued_at", "created_by", "created_at", "submitted_at", "approved_by",
                "approved_at", "responded_at", "decline_reason", "completed_at", "withdrawn_at",
-               "withdraw_reason", "updated_at")
+               "withdraw_reason", "returned_by", "returned_at", "return_comment", "updated_at")
 
 
 def _partners():

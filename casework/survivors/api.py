@@ -125,16 +125,22 @@ class SurvivorItem(MethodView):
 @blp.route("/<uuid:survivor_id>/close", methods=["POST"])
 @blp.arguments(CloseSchema)
 @blp.response(200, SurvivorSchema)
-@blp.alt_response(409, schema="Problem", description="Already closed")
+@blp.alt_response(202, description="The organisation asks for a supervisor's approval: a "
+                  "closure request (ClosureRequest) was created; the case stays open")
+@blp.alt_response(409, schema="Problem", description="Already closed, or a request waits")
 def close_survivor(args, survivor_id):
     """Close the case with a reason (status Closed or ClosedReferred)."""
     survivor = service.get_for(current_user, survivor_id)
     try:
-        service.close(current_user, survivor, args["reason"], args["status"])
+        request = service.close(current_user, survivor, args["reason"], args["status"])
     except service.ValidationFailed as exc:
         return _write_errors(exc)
     except service.Conflict as exc:
         return problem(409, str(exc))
+    if request is not None:
+        from ..supervision.approvals_api import closure_request_response
+
+        return closure_request_response(request, 202)
     return service.record_view(current_user, survivor)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .. import vocab
@@ -24,6 +24,10 @@ IDENTIFYING = {"tier": "identifying"}
 SENSITIVE = {"tier": "sensitive"}
 
 CLOSED_STATUSES = ("Closed", "ClosedReferred")
+# Risk by severity (the supervisors' caseload review sorts by it, on an index of this exact
+# expression: keep the text identical in queries).
+RISK_RANK_SQL = ("(CASE risk_level WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 "
+                 "ELSE 0 END)")
 
 survivor_collaborators = Table(
     "survivor_collaborators",
@@ -38,6 +42,7 @@ class Survivor(UUIDPrimaryKey, Timestamps, db.Model):
     __table_args__ = (
         Index("ix_survivors_status_intake", "status", "intake_date"),
         Index("ix_survivors_intake_id", "intake_date", "id"),
+        Index("ix_survivors_risk_rank_id", text(RISK_RANK_SQL), "id"),
     )
 
     # Fields that are not columns of this table, with their tiers.

@@ -212,6 +212,9 @@ def record_view(user, survivor: Survivor) -> dict:
     """The caller's view of one survivor, audited as a read of the fields shown."""
     shown = access.present(user, survivor)
     audit.record(user, "survivor.viewed", survivor, fields=shown.keys())
+    from ..supervision.reassign import acknowledge_case
+
+    acknowledge_case(user, survivor)  # a new lead opening the case has seen the reassignment
     return shown
 
 
@@ -360,7 +363,9 @@ def update_record(user, survivor: Survivor, data: dict) -> list[str]:
     return changed
 
 
-def close(user, survivor: Survivor, reason: str, status: str = "Closed") -> None:
+def close(user, survivor: Survivor, reason: str, status: str = "Closed"):
+    """Close the case; or, when the organisation asks for a supervisor's approval, create a
+    pending closure request (casework/supervision/approvals.py) and return it (else None)."""
     access.require(user, "survivor.close", survivor)
     if status not in CLOSED_STATUSES:
         raise ValidationFailed({"status": [_l("Choose Closed or Closed (referred).")]})
@@ -372,6 +377,16 @@ def close(user, survivor: Survivor, reason: str, status: str = "Closed") -> None
         raise ValidationFailed({"reason": [exc.args[0]]}) from None
     if not reason_clean:
         raise ValidationFailed({"reason": [_l("Give the reason for closing the case.")]})
+    from ..supervision import approvals
+
+    if approvals.close_needs_request(user):
+        return approvals.request_closure(user, survivor, status, reason_clean)
+    close_now(user, survivor, status, reason_clean)
+    return None
+
+
+def close_now(user, survivor: Survivor, status: str, reason_clean: str) -> None:
+    """Close ``survivor`` (the caller was authorised and the values checked)."""
     survivor.status = status
     survivor.closure_reason = reason_clean
     survivor.closed_at = datetime.now(UTC)

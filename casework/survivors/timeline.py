@@ -27,6 +27,7 @@ PROVIDERS = (
     "casework.plans.service:timeline_events",
     "casework.consent.service:timeline_events",
     "casework.referrals.service:timeline_events",
+    "casework.supervision.service:timeline_events",
 )
 
 

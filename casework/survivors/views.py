@@ -168,11 +168,20 @@ def close(survivor_id):
     form = CloseForm()
     if form.validate_on_submit():
         try:
-            service.close(current_user, survivor, form.reason.data, form.status.data)
+            request_made = service.close(current_user, survivor, form.reason.data,
+                                         form.status.data)
         except service.ValidationFailed as exc:
             _apply_errors(form, exc)
+        except service.Conflict as exc:
+            flash(str(exc), "danger")
+            return redirect(url_for(".view", survivor_id=survivor.id))
         else:
-            flash(_("Closed %(case)s.", case=survivor.case_number), "success")
+            if request_made is not None:
+                flash(_("Your request to close %(case)s was sent to your supervisor for "
+                        "approval. The case stays open until they approve it.",
+                        case=survivor.case_number), "info")
+            else:
+                flash(_("Closed %(case)s.", case=survivor.case_number), "success")
             return redirect(url_for(".view", survivor_id=survivor.id))
     status = 422 if form.errors else 200
     return render_template("survivors/close.html", form=form, survivor=survivor), status

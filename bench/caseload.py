@@ -1,0 +1,304 @@
+"""Benchmark of the supervisors' caseload review (not a test).
+
+For each size (default 1,000 and 100,000 survivors) a dedicated database is seeded with
+synthetic survivors — SQLite: ``.bench-cache/caseload-<size>.sqlite``; PostgreSQL: the
+database ``casework_bench_caseload_<size>``, created by this script — in bulk (SQLAlchemy
+core ``insert()`` in batches of 5,000). A marker table records the seed's version and size,
+so later runs reuse the database; ``--reseed`` rebuilds it.
+
+Then, as the team's supervisor through the Flask test client, it requests the caseload
+review page ``/supervision/caseload`` (default sorting: latest intake first, 50 a page) and
+the API ``/api/v1/supervision/caseload`` ``--requests`` times each (default 30), alternating
+with the page's bare SELECT run straight on the DB-API connection, and prints the median
+milliseconds of each, then:
+
+* growth: page median at the largest size / at the smallest (goal: <= 1.3, the page does not
+  slow down with the data);
+* overhead: page median / bare-SQL median at each size (goal: <= 2).
+
+Usage: ``python bench/caseload.py [--engine sqlite|postgresql] [--sizes 1000,100000]
+[--requests 30] [--reseed] [--check]``. ``--check`` exits 1 when a goal is missed.
+PostgreSQL: ``CASEWORK_BENCH_PG_ADMIN`` (default postgresql://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CACHE = ROOT / ".bench-cache"
+PG_ADMIN = os.environ.get("CASEWORK_BENCH_PG_ADMIN",
+                          "postgresql://postgres@127.0.0.1:5432/postgres")
+SEED_VERSION = 2  # bump when the schema or the seed changes
+BATCH = 5_000
+PASSWORD = "bench-password-123"
+GROWTH_GOAL = 1.3
+OVERHEAD_GOAL = 2.0
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def database_url(engine: str, size: int, reseed: bool) -> str:
+    if engine == "sqlite":
+        CACHE.mkdir(exist_ok=True)
+        path = CACHE / f"caseload-{size}.sqlite"
+        if reseed:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    import psycopg
+
+    name = f"casework_bench_caseload_{size}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        if reseed:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+def _marker_table():
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    return Table("bench_seed_marker", MetaData(), Column("version", Integer),
+                 Column("size", Integer))
+
+
+def is_seeded(app, size: int) -> bool:
+    from sqlalchemy import inspect, select
+
+    from casework.extensions import db
+
+    with app.app_context():
+        if not inspect(db.engine).has_table("bench_seed_marker"):
+            return False
+        marker = _marker_table()
+        with db.engine.connect() as conn:
+            row = conn.execute(select(marker.c.version, marker.c.size)).first()
+        return row is not None and tuple(row) == (SEED_VERSION, size)
+
+
+def seed(app, size: int) -> None:
+    """``size`` survivors: 90% led by the bench team's 20 caseworkers, 10% by another team's
+    (outside the supervisor's scope), with support-plan items for a fifth of them."""
+    from sqlalchemy import insert
+
+    from casework.auth.service import create_user
+    from casework.extensions import db
+    from casework.plans.models import PlanItem
+    from casework.survivors.models import Survivor, survivor_collaborators
+
+    rng = random.Random(size)
+    started = time.perf_counter()
+    with app.test_request_context("/"):
+        db.drop_all()
+        marker = _marker_table()
+        marker.drop(db.engine, checkfirst=True)
+        db.create_all()
+        create_user("bench.sup", "supervisor", PASSWORD, team="Bench",
+                    display_name="Bench Supervisor")
+        team = [create_user(f"bench.cw{i:02d}", "caseworker", PASSWORD, team="Bench",
+                            display_name=f"Bench Caseworker {i:02d}") for i in range(20)]
+        others = [create_user(f"other.cw{i}", "caseworker", PASSWORD, team="Elsewhere",
+                              display_name=f"Other Caseworker {i}") for i in range(3)]
+        db.session.commit()
+        team_ids = [u.id for u in team]
+        other_ids = [u.id for u in others]
+
+    now = datetime.now(UTC)
+    today = date.today()
+    first_intake = today - timedelta(days=5 * 365)
+    statuses = ["Active"] * 7 + ["FollowUp"] * 2 + ["Closed"]
+    risks = ["low", "low", "medium", "medium", "high", None]
+    genders = ["Feminine", "Masculine", "NonBinary", None]
+    bands = ["18-24", "25-34", "35-44", "45-54", None]
+    with app.app_context(), db.engine.begin() as conn:
+        survivors_t = Survivor.__table__
+        plans_t = PlanItem.__table__
+        collab_t = survivor_collaborators
+        done = 0
+        while done < size:
+            count = min(BATCH, size - done)
+            rows, plans, collaborators = [], [], []
+            for i in range(done, done + count):
+                sid = uuid.uuid4()
+                status = rng.choice(statuses)
+                lead = rng.choice(other_ids) if rng.random() < 0.1 else rng.choice(team_ids)
+                intake = first_intake + timedelta(days=rng.randrange(5 * 365))
+                rows.append({
+                    "id": sid, "case_number": f"CW-{intake.year}-{i:07d}"[:16],
+                    "status": status, "lead_caseworker_id": lead, "intake_date": intake,
+                    "referral_source": None,
+                    "closed_at": now if status == "Closed" else None,
+                    "gender": rng.choice(genders), "age_band": rng.choice(bands),
+                    "citizenship": [], "exploitation_types": [], "recruitment_methods": [],
+                    "recruitment_platforms": [], "countries_of_exploitation": [],
+                    "risk_level": rng.choice(risks), "created_at": now, "updated_at": now,
+                })
+                if rng.random() < 0.2:
+                    due = today + timedelta(days=rng.randrange(-60, 60))
+                    plans.append({"id": uuid.uuid4(), "survivor_id": sid, "type": "Financial",
+                                  "due_on": due, "done_on": None, "assignee_id": lead,
+                                  "created_at": now, "updated_at": now})
+                if rng.random() < 0.05:
+                    collaborators.append({"survivor_id": sid,
+                                          "user_id": rng.choice(team_ids)})
+            conn.execute(insert(survivors_t), rows)
+            if plans:
+                conn.execute(insert(plans_t), plans)
+            if collaborators:
+                conn.execute(insert(collab_t), collaborators)
+            done += count
+            print(f"\r  seeding {size:,} survivors: {done:,} ({time.perf_counter() - started:.0f} s)",
+                  end="", file=sys.stderr, flush=True)
+        marker = _marker_table()
+        marker.create(conn)
+        conn.execute(insert(marker).values(version=SEED_VERSION, size=size))
+    with app.app_context(), db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    print(f"\r  seeded {size:,} survivors in {time.perf_counter() - started:.1f} s"
+          + " " * 20, file=sys.stderr)
+
+
+def login(app):
+    client = app.test_client()
+    token = CSRF_RE.search(client.get("/login").text).group(1)
+    response = client.post("/login", data={"username": "bench.sup", "password": PASSWORD,
+                                           "csrf_token": token})
+    assert response.status_code == 302, response.text[:300]
+    api = app.test_client()
+    response = api.post("/api/v1/auth/token", json={"username": "bench.sup",
+                                                    "password": PASSWORD})
+    assert response.status_code == 200, response.json
+    return client, {"Authorization": f"Bearer {response.json['token']}"}
+
+
+def bare_query(app):
+    """The page's first-page SELECT, compiled once, run straight on a DB-API cursor."""
+    from sqlalchemy import select
+
+    from casework.auth.models import User
+    from casework.extensions import db
+    from casework.supervision import service
+
+    with app.test_request_context("/"):
+        sup = db.session.scalar(select(User).where(User.username == "bench.sup"))
+        statement = service.bare_review_sql(sup, service.ReviewFilters())
+        compiled = statement.compile(dialect=db.engine.dialect,
+                                     compile_kwargs={"literal_binds": True})
+        sql = str(compiled)
+    raw = None
+
+    def run():
+        nonlocal raw
+        if raw is None:
+            with app.app_context():
+                raw = db.engine.raw_connection()
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+        cursor.close()
+        raw.rollback()
+        return rows
+
+    return run
+
+
+def measure(app, requests: int) -> dict[str, float]:
+    web, headers = login(app)
+    bare = bare_query(app)
+
+    def page():
+        response = web.get("/supervision/caseload")
+        assert response.status_code == 200 and "CW-" in response.text, response.status_code
+
+    def api():
+        response = web.get("/api/v1/supervision/caseload", headers=headers)
+        assert response.status_code == 200 and len(response.json["items"]) == 50
+
+    def sql():
+        assert len(bare()) == 51
+
+    timings = {"page": [], "api": [], "sql": []}
+    for _ in range(5):  # warm-up: template compilation, SQL compilation caches, DB cache
+        for fn in (page, api, sql):
+            fn()
+    for _ in range(requests):
+        for name, fn in (("page", page), ("api", api), ("sql", sql)):
+            started = time.perf_counter()
+            fn()
+            timings[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--sizes", default="1000,100000",
+                        help="comma-separated numbers of survivors (default 1000,100000)")
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--reseed", action="store_true", help="rebuild the cached databases")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    args = parser.parse_args()
+    try:
+        sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        parser.error("--sizes takes comma-separated integers, e.g. 1000,100000")
+    if not sizes or min(sizes) < 60:
+        parser.error("each size must be at least 60 (a full page and more)")
+
+    os.environ.setdefault("CASEWORK_MFA_REQUIRED_ROLES", "")
+    from casework import create_app
+
+    results = {}
+    for size in sizes:
+        url = database_url(args.engine, size, args.reseed)
+        app = create_app({"CONFIG": "test", "DATABASE_URL": url})
+        if not is_seeded(app, size):
+            seed(app, size)
+        else:
+            print(f"  reusing the seeded database of {size:,} survivors", file=sys.stderr)
+        results[size] = measure(app, args.requests)
+        from casework.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+
+    smallest, largest = sizes[0], sizes[-1]
+    print(f"\nCaseload review — {args.engine}, median of {args.requests} requests "
+          "(ms; supervisor, first page of 50, latest intake first)")
+    print(f"{'survivors':>10} {'page':>9} {'api':>9} {'bare SQL':>9} {'page/SQL':>9}")
+    overhead_ok = growth_ok = True
+    for size in sizes:
+        r = results[size]
+        overhead = r["page"] / r["sql"] if r["sql"] else float("inf")
+        overhead_ok &= overhead <= OVERHEAD_GOAL
+        print(f"{size:>10,} {r['page']:>9.1f} {r['api']:>9.1f} {r['sql']:>9.2f} "
+              f"{overhead:>9.1f}")
+    if len(sizes) > 1:
+        growth = results[largest]["page"] / results[smallest]["page"]
+        api_growth = results[largest]["api"] / results[smallest]["api"]
+        growth_ok = growth <= GROWTH_GOAL
+        print(f"growth {largest:,}/{smallest:,}: page {growth:.2f}, api {api_growth:.2f} "
+              f"(goal <= {GROWTH_GOAL})")
+    print(f"goals: growth <= {GROWTH_GOAL} {'met' if growth_ok else 'NOT met'}; "
+          f"page/SQL <= {OVERHEAD_GOAL} {'met' if overhead_ok else 'NOT met'}")
+    return 1 if args.check and not (growth_ok and overhead_ok) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Supervisor features: caseload review, team dashboard and other team-level pages."""
