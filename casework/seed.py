@@ -49,8 +49,9 @@ def seed_demo_data(count: int = 200, seed: int = 2026):
     db.session.add(Organisation(name="Demo Anti-Trafficking Network", timezone="UTC"))
     users = {}
     for role, username, name, team in DEMO_USERS:
+        # example.org never delivers mail: the daily digest can be tried safely.
         users[username] = create_user(username, role, DEMO_PASSWORD, team=team,
-                                      display_name=name)
+                                      display_name=name, email=f"{username}@example.org")
     db.session.flush()
     caseworkers = [users["cw.amara"], users["cw.tuan"]]
     counsellor = users["co.lina"]
