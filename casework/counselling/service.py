@@ -26,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import Forbidden, NotFound
+from werkzeug.exceptions import Forbidden
 
 from .. import access, audit, vocab
 from ..access.fields import field_specs
@@ -191,30 +191,13 @@ def _refuse_system_fields(user, survivor, data: dict, accepted: tuple[str, ...])
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _key(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 def get_engagement(user, engagement_id) -> CounsellingEngagement:
     """Load, then authorise: 404 unless the caller may read the engagement's survivor."""
-    key = _key(engagement_id)
-    engagement = db.session.get(CounsellingEngagement, key) if key else None
-    if engagement is None:
-        raise NotFound()
-    survivors.get_for(user, engagement.survivor_id)
-    return engagement
+    return survivors.get_record_for(user, CounsellingEngagement, engagement_id)
 
 
 def get_session(user, session_id) -> CounsellingSession:
-    key = _key(session_id)
-    session = db.session.get(CounsellingSession, key) if key else None
-    if session is None:
-        raise NotFound()
-    survivors.get_for(user, session.survivor_id)
-    return session
+    return survivors.get_record_for(user, CounsellingSession, session_id)
 
 
 def _audit_read(user, action: str, survivor: Survivor, shown: list[dict], prefix: str) -> None:

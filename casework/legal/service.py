@@ -15,7 +15,6 @@ from flask import url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import NotFound
 
 from .. import access, audit, vocab
 from ..access.fields import field_specs
@@ -159,21 +158,9 @@ def _check_consistent(status: str, outcome: str) -> None:
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _key(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 def get_matter(user, matter_id) -> LegalMatter:
     """Load, then authorise: 404 unless the caller may read the matter's survivor."""
-    key = _key(matter_id)
-    matter = db.session.get(LegalMatter, key) if key else None
-    if matter is None:
-        raise NotFound()
-    survivors.get_for(user, matter.survivor_id)
-    return matter
+    return survivors.get_record_for(user, LegalMatter, matter_id)
 
 
 def _matter_query(survivor_id):

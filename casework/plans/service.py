@@ -11,7 +11,6 @@ from flask import url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import NotFound
 
 from .. import access, audit, vocab
 from ..access.fields import field_specs
@@ -38,19 +37,9 @@ def _latest_due(today: date) -> date:
 
 def get_item_for(user, item_id) -> PlanItem:
     """Load, then authorise: 404 unless the caller may read the item's survivor."""
-    from ..survivors.service import get_for
+    from ..survivors.service import get_record_for
 
-    try:
-        key = clean_uuid(item_id)
-    except ValueError:
-        raise NotFound() from None
-    item = db.session.get(PlanItem, key) if key else None
-    if item is None:
-        raise NotFound()
-    get_for(user, item.survivor_id)
-    if not access.readable_fields(user, item):
-        raise NotFound()
-    return item
+    return get_record_for(user, PlanItem, item_id)
 
 
 def _items_query(survivor: Survivor):

@@ -197,6 +197,24 @@ def load(survivor_id) -> Survivor | None:
     return db.session.get(Survivor, key)
 
 
+def get_record_for(user, model, record_id):
+    """Load a record about a survivor (a placement, session, plan item...), then authorise it
+    through its survivor: 404 unless the caller may read the survivor and the record."""
+    from werkzeug.exceptions import NotFound
+
+    try:
+        key = record_id if isinstance(record_id, uuid.UUID) else uuid.UUID(str(record_id))
+    except ValueError:
+        raise NotFound() from None
+    record = db.session.get(model, key)
+    if record is None:
+        raise NotFound()
+    get_for(user, record.survivor_id)
+    if not access.readable_fields(user, record):
+        raise NotFound()
+    return record
+
+
 def get_for(user, survivor_id, action: str = "survivor.read") -> Survivor:
     """Load, then authorise (404 outside the caller's scope)."""
     from werkzeug.exceptions import NotFound

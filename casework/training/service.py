@@ -326,19 +326,9 @@ ENROLMENT_INPUT = ("programme_id", "enrolled_on", "attendance_rate", "certified"
 
 def get_enrolment_for(user, enrolment_id) -> Enrolment:
     """Load, then authorise: 404 unless the caller may read the enrolment's survivor."""
-    from ..survivors.service import get_for
+    from ..survivors.service import get_record_for
 
-    try:
-        key = clean_uuid(enrolment_id)
-    except ValueError:
-        raise NotFound() from None
-    enrolment = db.session.get(Enrolment, key) if key else None
-    if enrolment is None:
-        raise NotFound()
-    get_for(user, enrolment.survivor_id)
-    if not access.readable_fields(user, enrolment):
-        raise NotFound()
-    return enrolment
+    return get_record_for(user, Enrolment, enrolment_id)
 
 
 def _survivor_enrolments_query(survivor: Survivor):
