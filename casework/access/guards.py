@@ -222,6 +222,14 @@ def _can_see_access_log(user, survivor) -> bool:
     return (user.role, rel) in {("caseworker", "assigned"), ("supervisor", "team")}
 
 
+def _reads_reference(user, _) -> bool:
+    return user.role in ("caseworker", "counsellor", "supervisor", "admin")
+
+
+def _writes_reference(user, _) -> bool:
+    return user.role == "admin"
+
+
 ACTIONS = {
     "survivor.create": lambda user, _: user.role == "caseworker",
     "survivor.list": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor"),
@@ -247,10 +255,12 @@ ACTIONS = {
     and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
     "closure.decide": lambda user, obj: user.role == "supervisor"
     and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
-    # Reference data about organisations, not survivors.
-    "partners.read": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor",
-                                                   "admin"),
-    "partners.write": lambda user, _: user.role == "admin",
+    # Reference data about organisations, not survivors (partners, shelters and their beds,
+    # training programmes): staff read it, admins keep it.
+    "reference.read": _reads_reference,
+    "reference.write": _writes_reference,
+    "partners.read": _reads_reference,
+    "partners.write": _writes_reference,
     "policy.view": lambda user, _: user.role == "admin",
     "users.manage": lambda user, _: user.role == "admin",
     # The team audit (supervisors, their team's events) and the chain check (also admins).

@@ -42,8 +42,6 @@ from .models import BED_RESTRICTIONS, EXCLUSIVE_RESTRICTIONS, Bed, Placement, Sh
 __all__ = ["Conflict", "InvalidCursor", "ValidationFailed"]
 
 # Who may see shelters and beds (reference data), and who may change them.
-READER_ROLES = ("caseworker", "counsellor", "supervisor", "admin")
-MANAGER_ROLES = ("admin",)
 
 EARLIEST_DATE = date(1900, 1, 1)
 # How far ahead an expected discharge may be planned.
@@ -75,16 +73,12 @@ register_labels({f"placement.{name}": label for name, label in FIELD_LABELS.item
 # --- reference data: who may do what ------------------------------------------------------------
 
 
-def _active(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and user.active)
-
-
 def can_read_shelters(user) -> bool:
-    return _active(user) and user.role in READER_ROLES
+    return access.allowed(user, "reference.read")
 
 
 def can_manage_shelters(user) -> bool:
-    return _active(user) and user.role in MANAGER_ROLES
+    return access.allowed(user, "reference.write")
 
 
 def require_reader(user) -> None:

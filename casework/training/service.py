@@ -33,9 +33,9 @@ from ..survivors.service import Conflict, ValidationFailed, _clean_text
 from ..survivors.timeline import TimelineEvent
 from .models import HOLDING_A_PLACE, Enrolment, TrainingProgramme
 
-# Reference data: staff read it, admins write it.
-PROGRAMME_READERS = ("caseworker", "counsellor", "supervisor", "admin")
-PROGRAMME_WRITERS = ("admin",)
+# Reference data: who reads and writes it is the access policy's "reference.*" actions.
+PROGRAMME_READERS = "reference.read"
+PROGRAMME_WRITERS = "reference.write"
 PROGRAMME_FIELDS = ("name", "provider_partner_id", "starts_on", "ends_on", "capacity")
 PROVIDER_SERVICE = "vocational_training"
 MAX_CAPACITY = 10_000
@@ -165,8 +165,9 @@ def require_tier_write(user, record, names) -> None:
 # --- programmes (reference data) -----------------------------------------------------------------
 
 
-def require_role(user, roles, action: str) -> None:
-    if getattr(user, "is_authenticated", False) and user.active and user.role in roles:
+def require_role(user, policy_action: str, action: str) -> None:
+    """Refuse (403, audited as ``action``.denied) unless the policy allows ``policy_action``."""
+    if access.allowed(user, policy_action):
         return
     from ..audit import record_denial
 
@@ -175,8 +176,7 @@ def require_role(user, roles, action: str) -> None:
 
 
 def may_write_programmes(user) -> bool:
-    return getattr(user, "is_authenticated", False) and user.active and \
-        user.role in PROGRAMME_WRITERS
+    return access.allowed(user, PROGRAMME_WRITERS)
 
 
 def places_taken(programme_ids) -> dict[uuid.UUID, int]:
