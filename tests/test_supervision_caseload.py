@@ -228,7 +228,14 @@ def test_no_identifying_values_unless_break_glass(app, team, make):
     items = {item["id"]: item for item in api.get(API).json["items"]}
     assert items[str(a)]["first_name"] == "Zephyrine"
     assert all("first_name" not in item for sid, item in items.items() if sid != str(a))
-    # The API grant belongs to the caller, whatever the surface: the page shows it too.
+    # The grant belongs to the token it was opened with: the web session shows no name...
+    page = web.get(PAGE).text
+    assert "Zephyrine" not in page and "Xanthippe" not in page
+    # ... until the glass is broken there too, again for that case only.
+    response = web.post_form(f"/survivors/{a}/break-glass",
+                             {"reason": "Safety check requested by the police liaison."},
+                             page=f"/survivors/{a}")
+    assert response.status_code == 302
     page = web.get(PAGE).text
     assert "Zephyrine" in page and "Xanthippe" not in page
 

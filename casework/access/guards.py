@@ -7,13 +7,15 @@ reads through ``present`` or writes only ``writable_fields``.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g, has_app_context
-from sqlalchemy import and_, exists, false, or_, select
+from flask import g, has_app_context, has_request_context, request, session
+from sqlalchemy import and_, exists, false, or_, select, update
 from werkzeug.exceptions import Forbidden, NotFound
 
 from ..extensions import db
@@ -100,6 +102,52 @@ def _open_engagement_survivor_ids(user) -> set[uuid.UUID]:
     return cache[user.id]
 
 
+# The key of the login session (or API token) in the Flask session cookie; a break-glass grant
+# carries its digest and opens nothing in any other session of the same user.
+SESSION_KEY = "_cw_access_session"
+
+
+def new_access_session() -> None:
+    """Start a new access session (at login): break-glass grants of earlier ones stay shut."""
+    session[SESSION_KEY] = secrets.token_urlsafe(32)
+
+
+def access_session_digest() -> str:
+    """SHA-256 of what identifies the caller's session: the bearer token in use on the API,
+    the login session on pages, and (no request: CLI, jobs) the application context."""
+    token = g.get("api_token") if has_app_context() else None
+    if token is not None:
+        return token_session_digest(token.id)
+    if has_request_context() and not request.path.startswith("/api/"):
+        if SESSION_KEY not in session:
+            new_access_session()
+        key = f"web:{session[SESSION_KEY]}"
+    else:
+        if "_access_context_key" not in g:
+            g._access_context_key = secrets.token_urlsafe(32)
+        key = f"context:{g._access_context_key}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def token_session_digest(token_id: uuid.UUID) -> str:
+    return hashlib.sha256(f"token:{token_id}".encode()).hexdigest()
+
+
+def end_break_glass(user, digest: str | None = None) -> None:
+    """Shut the grants of one session (default: the caller's) at logout or token revocation."""
+    from .models import BreakGlassGrant
+
+    now = datetime.now(UTC)
+    db.session.execute(
+        update(BreakGlassGrant)
+        .where(BreakGlassGrant.user_id == user.id,
+               BreakGlassGrant.session_digest == (digest or access_session_digest()),
+               BreakGlassGrant.expires_at > now)
+        .values(expires_at=now)
+    )
+    _cache("_access_break_glass").clear()
+
+
 def break_glass_active(user, survivor) -> bool:
     if survivor is None or not getattr(user, "is_authenticated", False):
         return False
@@ -111,7 +159,7 @@ def break_glass_active(user, survivor) -> bool:
 
 
 def preload_break_glass(user, survivor_ids: Iterable[uuid.UUID]) -> None:
-    """Look up open break-glass grants for many survivors in one query (lists)."""
+    """Look up the break-glass grants open in this session for many survivors in one query."""
     from .models import BreakGlassGrant
 
     ids = list(survivor_ids)
@@ -124,6 +172,7 @@ def preload_break_glass(user, survivor_ids: Iterable[uuid.UUID]) -> None:
         select(BreakGlassGrant.survivor_id).where(
             BreakGlassGrant.user_id == user.id,
             BreakGlassGrant.survivor_id.in_(ids),
+            BreakGlassGrant.session_digest == access_session_digest(),
             BreakGlassGrant.expires_at > datetime.now(UTC),
         )
     )

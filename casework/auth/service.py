@@ -11,7 +11,7 @@ from flask import current_app
 from limits import parse
 from sqlalchemy import func, select
 
-from .. import audit
+from .. import access, audit
 from ..extensions import db, limiter
 from .models import ROLES, TEAM_ROLES, ApiToken, Team, User
 from .passwords import (
@@ -109,6 +109,7 @@ def user_for_token(token: str) -> tuple[User, ApiToken] | None:
 
 def revoke_token(record: ApiToken) -> None:
     record.revoked_at = datetime.now(UTC)
+    access.end_break_glass(record.user, access.token_session_digest(record.id))
     audit.record(record.user, "auth.token_revoked")
 
 

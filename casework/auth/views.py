@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from .. import audit
+from .. import access, audit
 from .forms import LoginForm
 from .service import InvalidCredentials, LoginThrottled, authenticate
 
@@ -46,6 +46,7 @@ def login():
             # A new session at login: nothing from before it carries over (fixation).
             session.clear()
             login_user(user)
+            access.new_access_session()
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")) or url_for("main.home"))
     return render_template("auth/login.html", form=form), status
@@ -55,6 +56,7 @@ def login():
 def logout():
     if current_user.is_authenticated:
         audit.record(current_user, "auth.logout")
+        access.end_break_glass(current_user)
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")

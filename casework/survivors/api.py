@@ -148,7 +148,11 @@ def close_survivor(args, survivor_id):
 @blp.response(200, BreakGlassResponse)
 @blp.alt_response(400, schema="Problem", description="No reason given")
 def break_glass(survivor_id):
-    """Supervisors: open the identifying fields of a team case for 30 minutes, with a reason."""
+    """Supervisors: open the identifying fields of a team case, with a reason.
+
+    The grant holds for this token only (no other token or web session of the user), until
+    the token is revoked or `expires_at` (30 minutes by default), whichever comes first.
+    """
     survivor = service.get_for(current_user, survivor_id)
     data = _json_object()
     try:

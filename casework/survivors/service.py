@@ -230,9 +230,11 @@ def record_view(user, survivor: Survivor) -> dict:
     """The caller's view of one survivor, audited as a read of the fields shown."""
     shown = access.present(user, survivor)
     audit.record(user, "survivor.viewed", survivor, fields=shown.keys())
+    from ..supervision.approvals import acknowledge_returns
     from ..supervision.reassign import acknowledge_case
 
     acknowledge_case(user, survivor)  # a new lead opening the case has seen the reassignment
+    acknowledge_returns(user, survivor)  # and a requester, their returned closure request
     return shown
 
 
@@ -423,7 +425,7 @@ def break_glass(user, survivor: Survivor, reason: str | None) -> BreakGlassGrant
         )
     now = datetime.now(UTC)
     grant = BreakGlassGrant(user_id=user.id, survivor_id=survivor.id, reason=reason_clean,
-                            granted_at=now,
+                            session_digest=access.access_session_digest(), granted_at=now,
                             expires_at=now + current_app.config["BREAK_GLASS_DURATION"])
     db.session.add(grant)
     access.forget(survivor)
