@@ -416,3 +416,45 @@ def test_supervisor_is_alerted_to_pending_closure_requests(app, team):
 def _requests_ids(app):
     with app.app_context():
         return [str(r.id) for r in db.session.scalars(select(ClosureRequest))]
+
+
+# --- what the caseworker sees while a request waits, and after it is returned --------------------
+
+
+def test_pending_request_hides_close_and_says_it_waits(app, team):
+    web = login_web(app, team["cw"])
+    page = web.get(f"/survivors/{team['sid']}").text
+    assert "Close case" in page
+    _request_close(app, team)
+    page = web.get(f"/survivors/{team['sid']}").text
+    assert "Close case" not in page
+    assert "waiting for a supervisor's approval" in page
+
+
+def test_returned_request_alerts_the_requester_until_they_open_the_case(app, team):
+    body = _request_close(app, team)
+    cw = login_api(app, team["cw"])
+    assert not [a for a in cw.get("/api/v1/me/alerts").json["items"]
+                if a["kind"] == "closure.returned"]
+    sup = login_api(app, team["sup"])
+    assert sup.post(f"/api/v1/closure-requests/{body['id']}/return",
+                    json={"comment": "Check the follow-up first."}).status_code == 200
+
+    alerts = [a for a in cw.get("/api/v1/me/alerts").json["items"]
+              if a["kind"] == "closure.returned"]
+    assert len(alerts) == 1 and alerts[0]["survivor_id"] == str(team["sid"])
+    assert team["sup"].display_name in alerts[0]["message"]
+    # Nobody else is alerted about it.
+    for other in ("other_cw", "counsellor", "sup"):
+        items = login_api(app, team[other]).get("/api/v1/me/alerts").json["items"]
+        assert not [a for a in items if a["kind"] == "closure.returned"], other
+
+    # Opening the case shows the comment once and ends the alert; Close is offered again.
+    web = login_web(app, team["cw"])
+    page = web.get(f"/survivors/{team['sid']}").text
+    assert "Your request to close this case was returned" in page
+    assert "Check the follow-up first." in page and "Close case" in page
+    assert not [a for a in cw.get("/api/v1/me/alerts").json["items"]
+                if a["kind"] == "closure.returned"]
+    assert "Your request to close this case was returned" not in web.get(
+        f"/survivors/{team['sid']}").text

@@ -29,6 +29,7 @@ PLAN_OVERDUE = "plan_item.overdue"
 EMPLOYMENT_CHECK = {3: "employment_check.3_months", 6: "employment_check.6_months"}
 CASE_REASSIGNED = "case.reassigned"  # a supervisor made the user lead (casework/supervision)
 CLOSURE_AWAITING = "closure.awaiting_approval"  # supervisors: a closure request of the team
+CLOSURE_RETURNED = "closure.returned"  # requesters: a supervisor returned their closure request
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Alert:
     def url(self) -> str:
         from flask import url_for
 
-        if self.kind == CASE_REASSIGNED:
+        if self.kind in (CASE_REASSIGNED, CLOSURE_RETURNED):
             return url_for("survivors.view", survivor_id=self.survivor_id)
         if self.kind == CLOSURE_AWAITING:
             return url_for("supervision.approvals")
@@ -93,9 +94,12 @@ def alert_count(user, today: date | None = None) -> int:
 
     counts.append(select(func.count()).select_from(Reassignment).join(Survivor)
                   .where(*pending_condition(user), _open_case(), scope).scalar_subquery())
-    if user.role == "supervisor":
-        from ..supervision.models import ClosureRequest
+    from ..supervision.approvals import returned_condition
+    from ..supervision.models import ClosureRequest
 
+    counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
+                  .where(*returned_condition(user), _open_case(), scope).scalar_subquery())
+    if user.role == "supervisor":
         counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
                       .where(ClosureRequest.status == "pending", scope).scalar_subquery())
     from ..referrals import service as referrals
@@ -164,9 +168,23 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
             str(_l("%(name)s made you lead caseworker of this case on %(day)s.",
                    name=move.by_user.display_name, day=format_date(move.at.date()))),
         ))
-    if user.role == "supervisor":
-        from ..supervision.models import ClosureRequest
+    from ..supervision.approvals import returned_condition
+    from ..supervision.models import ClosureRequest
 
+    returns = db.session.execute(
+        select(ClosureRequest, Survivor)
+        .join(Survivor, ClosureRequest.survivor_id == Survivor.id)
+        .where(*returned_condition(user), _open_case(), scope)
+        .options(joinedload(ClosureRequest.decider), joinedload(Survivor.lead_caseworker)))
+    for request, survivor in returns:
+        survivors[survivor.id] = survivor
+        alerts.append(Alert(
+            CLOSURE_RETURNED, request.decided_at.date(), survivor.case_number, survivor.id,
+            request.id,
+            str(_l("%(name)s returned your request to close this case; open it to read why.",
+                   name=request.decider.display_name)),
+        ))
+    if user.role == "supervisor":
         requests = db.session.execute(
             select(ClosureRequest, Survivor)
             .join(Survivor, ClosureRequest.survivor_id == Survivor.id)

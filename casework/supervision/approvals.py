@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
@@ -49,6 +49,29 @@ def close_needs_request(user) -> bool:
 def pending_request(survivor) -> ClosureRequest | None:
     return db.session.scalar(select(ClosureRequest).where(
         ClosureRequest.survivor_id == survivor.id, ClosureRequest.status == "pending"))
+
+
+def returned_condition(user):
+    """SQL condition: ``user``'s returned closure requests they have not seen yet."""
+    return (ClosureRequest.requested_by == user.id, ClosureRequest.status == "returned",
+            ClosureRequest.acknowledged_at.is_(None))
+
+
+def unseen_return(user, survivor) -> ClosureRequest | None:
+    """The latest returned request of ``user`` for ``survivor`` that they have not seen."""
+    return db.session.scalar(
+        select(ClosureRequest)
+        .where(ClosureRequest.survivor_id == survivor.id, *returned_condition(user))
+        .order_by(ClosureRequest.decided_at.desc()).limit(1))
+
+
+def acknowledge_returns(user, survivor) -> int:
+    """The requester opened the case: the alerts of their returned requests are done."""
+    result = db.session.execute(
+        update(ClosureRequest)
+        .where(ClosureRequest.survivor_id == survivor.id, *returned_condition(user))
+        .values(acknowledged_at=datetime.now(UTC)))
+    return result.rowcount or 0
 
 
 def request_closure(user, survivor, status: str, reason: str) -> ClosureRequest:

@@ -81,6 +81,8 @@ class ClosureRequest(UUIDPrimaryKey, SurvivorOwned, Timestamps, db.Model):
     decided_by: Mapped[_uuid.UUID | None] = mapped_column(ForeignKey("users.id"), info=_OP_RO)
     decided_at: Mapped[_datetime | None] = mapped_column(UTCDateTime, info=_OP_RO)
     comment: Mapped[str | None] = mapped_column(Text, info=_SENSITIVE_RO)
+    # A returned request alerts its requester until they open the case.
+    acknowledged_at: Mapped[_datetime | None] = mapped_column(UTCDateTime, info=_OP_RO)
 
     requester: Mapped[User] = relationship(foreign_keys=[requested_by])
     decider: Mapped[User | None] = relationship(foreign_keys=[decided_by])

@@ -113,7 +113,11 @@ def new():
 
 @bp.route("/<uuid:survivor_id>")
 def view(survivor_id):
+    from ..supervision import approvals
+
     survivor = service.get_for(current_user, survivor_id)
+    returned = approvals.unseen_return(current_user, survivor)  # before record_view marks it seen
+    pending = approvals.pending_request(survivor)
     shown = service.record_view(current_user, survivor)
     log = None
     if access.allowed(current_user, "survivor.access_log", survivor):
@@ -124,7 +128,11 @@ def view(survivor_id):
         groups=_display_groups(shown),
         can_edit=access.allowed(current_user, "survivor.update", survivor),
         can_close=access.allowed(current_user, "survivor.close", survivor)
-        and not survivor.is_closed,
+        and not survivor.is_closed and pending is None,
+        closure_pending=pending,
+        closure_returned=returned,
+        returned_comment=(returned.comment if returned is not None and "comment"
+                          in access.readable_fields(current_user, returned) else None),
         can_break_glass=access.allowed(current_user, "survivor.break_glass", survivor)
         and not access.break_glass_active(current_user, survivor),
         glass_open=access.break_glass_active(current_user, survivor),
