@@ -204,12 +204,22 @@ def _granted(user, obj, permission: str, survivor=None) -> set[str]:
     circle = None
     if not _is_class(obj) and hasattr(obj, "privileged_user_ids"):
         circle = obj.privileged_user_ids()
-    return {
-        name
-        for name, spec in field_specs(model).items()
-        if permission in permissions(user.role, rel, spec.tier, glass)
-        and (spec.tier != "privileged" or circle is None or user.id in circle)
-    }
+    if circle is not None:
+        return {
+            name
+            for name, spec in field_specs(model).items()
+            if permission in permissions(user.role, rel, spec.tier, glass)
+            and (spec.tier != "privileged" or user.id in circle)
+        }
+    # Lists ask the same question for every row: answer it once per request.
+    cache = _cache("_access_granted")
+    key = (model, user.role, rel, glass, permission)
+    if key not in cache:
+        cache[key] = frozenset(
+            name for name, spec in field_specs(model).items()
+            if permission in permissions(user.role, rel, spec.tier, glass)
+        )
+    return set(cache[key])
 
 
 def _owning_survivor(obj):
@@ -232,12 +242,16 @@ def writable_fields(user, obj, survivor=None) -> set[str]:
     return {name for name in _granted(user, obj, WRITE, survivor) if not specs[name].read_only}
 
 
-def present(user, obj) -> dict[str, Any]:
-    """The redacted view of ``obj``: readable fields only, unreadable ones absent."""
+def present(user, obj, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """The redacted view of ``obj``: readable fields only, unreadable ones absent.
+
+    ``only`` narrows it to the fields a surface shows (a list's columns), so that the
+    columns it did not load are never touched and the audit names what was shown.
+    """
     readable = readable_fields(user, obj)
-    return {
-        name: getattr(obj, name) for name in field_specs(type(obj)) if name in readable
-    }
+    names = field_specs(type(obj)) if only is None else [
+        name for name in only if name in field_specs(type(obj))]
+    return {name: getattr(obj, name) for name in names if name in readable}
 
 
 def check_write(user, obj, names: Iterable[str], survivor=None) -> None:
@@ -335,6 +349,21 @@ def require(user, action: str, obj=None) -> None:
     if survivor is not None and not _can_read(user, survivor):
         raise NotFound()
     raise Forbidden()
+
+
+# The relationship that ``scope_clause`` selects survivors by, per role.
+_SCOPE_RELATIONSHIP = {"caseworker": "assigned", "counsellor": "assigned", "supervisor": "team"}
+
+
+def note_in_scope(user, survivors: Iterable) -> None:
+    """Survivors just selected through ``scope_clause(user)`` stand in the relationship that
+    clause selects by: remember it rather than recompute it row by row (lists)."""
+    rel = _SCOPE_RELATIONSHIP.get(getattr(user, "role", None))
+    if rel is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return
+    cache = _cache("_access_relationships")
+    for survivor in survivors:
+        cache[(user.id, survivor.id)] = rel
 
 
 def scope_clause(user):

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 from flask import g, has_request_context, request
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from .models import GENESIS_HASH, AuditEvent
+from .models import GENESIS_HASH, AuditEvent, canonical_bytes, chain_hash
 
 # One advisory lock key serialises appends to the chain on PostgreSQL.
 _CHAIN_LOCK_KEY = 0x4341_5345  # "CASE"
@@ -75,6 +75,43 @@ def record(
     db.session.add(event)
     db.session.info["audit_head"] = (event.id, event.hash)
     return event
+
+
+def record_many(actor, action: str, items: Iterable[tuple[object, Iterable[str]]]) -> int:
+    """Append one event per ``(subject, fields)`` — a list's rows — in a single INSERT.
+
+    The same events ``record`` would append, chained the same way, without building an ORM
+    object for each: a page of 50 survivors is one statement.
+    """
+    rows = []
+    last_id, last_hash = _chain_head()
+    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    now = datetime.now(UTC)
+    channel = _channel()
+    ip = request.remote_addr if has_request_context() else None
+    for subject, fields in items:
+        row = {
+            "id": last_id + 1,
+            "occurred_at": now,
+            "actor_id": actor.id if authenticated else None,
+            "actor_username": actor.username if authenticated else None,
+            "action": action,
+            "subject_type": type(subject).__tablename__.rstrip("s"),
+            "subject_id": subject.id,
+            "team_id": _team_of(subject),
+            "fields": sorted(fields),
+            "reason": None,
+            "channel": channel,
+            "ip": ip,
+            "prev_hash": last_hash,
+        }
+        row["hash"] = chain_hash(last_hash, canonical_bytes(row))
+        rows.append(row)
+        last_id, last_hash = row["id"], row["hash"]
+    if rows:
+        db.session.execute(insert(AuditEvent.__table__), rows)
+        db.session.info["audit_head"] = (last_id, last_hash)
+    return len(rows)
 
 
 def _team_of(subject):

@@ -46,24 +46,38 @@ class AuditEvent(db.Model):
 
     def canonical(self) -> bytes:
         """The row's content, in one stable byte form, as the hash covers it."""
-        body = {
-            "id": self.id,
-            "occurred_at": self.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "actor_id": str(self.actor_id) if self.actor_id else None,
-            "actor_username": self.actor_username,
-            "action": self.action,
-            "subject_type": self.subject_type,
-            "subject_id": str(self.subject_id) if self.subject_id else None,
-            "team_id": str(self.team_id) if self.team_id else None,
-            "fields": list(self.fields or []),
-            "reason": self.reason,
-            "channel": self.channel,
-            "ip": self.ip,
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return canonical_bytes({name: getattr(self, name) for name in HASHED_COLUMNS})
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(self.prev_hash.encode() + self.canonical()).hexdigest()
+        return chain_hash(self.prev_hash, self.canonical())
+
+
+# The columns the hash covers (all but prev_hash and hash themselves).
+HASHED_COLUMNS = ("id", "occurred_at", "actor_id", "actor_username", "action", "subject_type",
+                  "subject_id", "team_id", "fields", "reason", "channel", "ip")
+
+
+def canonical_bytes(row: dict) -> bytes:
+    """One stable byte form of an event's content, from its column values."""
+    body = {
+        "id": row["id"],
+        "occurred_at": row["occurred_at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor_id": str(row["actor_id"]) if row["actor_id"] else None,
+        "actor_username": row["actor_username"],
+        "action": row["action"],
+        "subject_type": row["subject_type"],
+        "subject_id": str(row["subject_id"]) if row["subject_id"] else None,
+        "team_id": str(row["team_id"]) if row["team_id"] else None,
+        "fields": list(row["fields"] or []),
+        "reason": row["reason"],
+        "channel": row["channel"],
+        "ip": row["ip"],
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
 
 
 # The database itself refuses to change or remove audit rows, on both engines. The same

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select, text
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 from werkzeug.exceptions import Forbidden
 
 from .. import access, audit, vocab
@@ -344,42 +344,51 @@ def _keyset(query: Select, filters: ReviewFilters, cursor: str | None) -> Select
     return query.where(or_(column > value, and_(column == value, Survivor.id > last_id)))
 
 
+# The columns of the review page (its table, and the name once the glass is broken).
+PAGE_COLUMNS = ("case_number", "first_name", "last_name", "known_as", "status", "risk_level",
+                "intake_date", "lead_caseworker_id", "gender", "age_band",
+                "trafficking_status", "referral_source")
+
+
 def review_page(user, filters: ReviewFilters, cursor: str | None = None,
-                limit: int = PAGE_SIZE, today: date | None = None):
+                limit: int = PAGE_SIZE, today: date | None = None,
+                columns: tuple[str, ...] | None = None):
     """One page of the caseload review — (survivor, ``access.present`` of it) pairs — and
     the cursor of the next page (None at the end).
 
-    A fixed number of statements whatever the page size: the page, its leads and
-    collaborators (selectin), the open break-glass grants, the audit head and its inserts.
+    ``columns``: only these fields are loaded, shown and audited as listed (the page's
+    table); by default every field the supervisor may read (the API).
+
+    A fixed number of statements whatever the page size: the page, its leads (selectin),
+    the open break-glass grants, the audit head and one INSERT of
+    the page's audit events.
     """
     query = _keyset(review_query(user, filters, today), filters, cursor)
     _no_jit()
-    query = query.options(selectinload(Survivor.lead_caseworker),
-                          selectinload(Survivor.collaborators))
+    # The lead names the team of each audit event; the relationship comes from the scope.
+    query = query.options(selectinload(Survivor.lead_caseworker))
+    if columns is None or "collaborator_ids" in columns:
+        query = query.options(selectinload(Survivor.collaborators))
+    if columns is not None:
+        needed = {*columns, "id", "lead_caseworker_id", filters.sort}
+        query = query.options(load_only(
+            *(getattr(Survivor, name) for name in needed if name in Survivor.__table__.c),
+            raiseload=True))
     rows = list(db.session.scalars(query.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_keyset(filters.key, _sort_value(rows[-1], filters.sort), rows[-1].id)
+    access.note_in_scope(user, rows)
     access.preload_break_glass(user, [s.id for s in rows])
-    page = []
-    for survivor in rows:
-        shown = access.present(user, survivor)
-        audit.record(user, "survivor.listed", survivor, fields=shown.keys())
-        page.append((survivor, shown))
+    page = [(survivor, access.present(user, survivor, only=columns)) for survivor in rows]
+    audit.record_many(user, "survivor.listed", ((s, shown.keys()) for s, shown in page))
     return page, next_cursor
 
 
 def review_count(user, filters: ReviewFilters, today: date | None = None) -> int:
     query = review_query(user, filters, today).with_only_columns(func.count(Survivor.id))
     return db.session.scalar(query.order_by(None)) or 0
-
-
-def bare_review_sql(user, filters: ReviewFilters, limit: int = PAGE_SIZE,
-                    today: date | None = None) -> Select:
-    """The page's SQL without the app around it (for the benchmark's baseline)."""
-    return _keyset(review_query(user, filters, today), filters, None).limit(limit + 1)
-
 
 
 # --- team dashboard ------------------------------------------------------------------------------

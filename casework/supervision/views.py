@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from .. import access, vocab
 from ..api.pagination import InvalidCursor
+from ..i18n import format_value
 from ..survivors.labels import FIELD_LABELS
 from ..survivors.models import Survivor
 from ..survivors.service import ValidationFailed
@@ -62,6 +63,19 @@ def chart(kind):
     return response
 
 
+def _cells(shown: dict) -> dict:
+    """The page's text of each shown value; each distinct value is formatted once a page
+    (50 rows share a handful of statuses, dates and workers)."""
+    formatted = g.setdefault("_caseload_cells", {})
+    cells = {}
+    for name, value in shown.items():
+        key = (name, tuple(value) if isinstance(value, list) else value)
+        if key not in formatted:
+            formatted[key] = format_value(name, value)
+        cells[name] = formatted[key]
+    return cells
+
+
 @bp.route("/caseload")
 def caseload():
     """The caseload review: the team's survivors, filtered, sorted, 50 a page."""
@@ -78,15 +92,15 @@ def caseload():
     if not errors:
         try:
             rows, next_cursor = service.review_page(user, filters,
-                                                    request.args.get("cursor") or None)
+                                                    request.args.get("cursor") or None,
+                                                    columns=service.PAGE_COLUMNS)
         except InvalidCursor:
             abort(400, _("That page link is not valid; start from the first page."))
-    presented = rows
     identifying = set(access.fields_in_tier(Survivor, "identifying"))
     return render_template(
         "supervision/caseload.html",
-        rows=presented,
-        show_name=any(identifying & shown.keys() for _s, shown in presented),
+        rows=[(survivor, shown, _cells(shown)) for survivor, shown in rows],
+        show_name=any(identifying & shown.keys() for _s, shown in rows),
         filters=filters,
         errors=errors,
         next_cursor=next_cursor,
