@@ -18,6 +18,9 @@ def create_app(config: str | dict | None = None) -> Flask:
     """
     from config import INSTANCE_DIR, load_config
 
+    from . import pdf_fonts
+
+    pdf_fonts.isolate()  # PDFs use the bundled fonts only (see pdf_fonts.py)
     overrides = dict(config) if isinstance(config, dict) else {}
     name = config if isinstance(config, str) else overrides.pop("CONFIG", None)
     settings = load_config(name, overrides)

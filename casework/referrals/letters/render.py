@@ -20,9 +20,14 @@ from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from ... import pdf_fonts
+
+pdf_fonts.isolate()  # before WeasyPrint (and fontconfig) is first used
+
+from weasyprint import CSS, HTML  # noqa: E402
+from weasyprint.text.fonts import FontConfiguration  # noqa: E402
+from weasyprint.urls import URLFetcher, URLFetcherResponse  # noqa: E402
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]  # casework/
 FONTS_DIR = PACKAGE_DIR / "static" / "fonts"
