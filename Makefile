@@ -36,6 +36,9 @@ bench: $(STAMP) system-deps services
 	$(BIN)/python bench/caseload.py --engine sqlite --sizes 1000,100000
 	CASEWORK_BENCH_PG_ADMIN=$(CASEWORK_TEST_PG_ADMIN) \
 		$(BIN)/python bench/caseload.py --engine postgresql --sizes 1000,100000
+	$(BIN)/python bench/reports.py --engine sqlite --records 1000000
+	CASEWORK_BENCH_PG_ADMIN=$(CASEWORK_TEST_PG_ADMIN) \
+		$(BIN)/python bench/reports.py --engine postgresql --records 1000000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

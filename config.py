@@ -11,6 +11,7 @@ Development generates the secret key and data keys it lacks into ``instance/`` s
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import secrets
@@ -35,6 +36,11 @@ class BaseConfig:
     DATA_KEYS: str | None = None
     DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'casework.db'}"
     REDIS_URL: str | None = None
+    # Encrypts backups (`flask backup create`): base64 of 32 bytes, a key of its own, never one
+    # of DATA_KEYS, kept apart from the backups. Without it there are no backups; the app
+    # still starts. Backups go to BACKUP_DIR (default instance/backups/).
+    BACKUP_KEY: str | None = None
+    BACKUP_DIR: str | None = None
 
     ORGANISATION_NAME = "Casework"
     DEFAULT_TIMEZONE = "UTC"
@@ -85,6 +91,15 @@ class BaseConfig:
     MAIL_DEFAULT_SENDER = "casework@localhost"
     MAIL_TIMEOUT = 30
 
+    # Donor reports: counts from 1 to k-1 are suppressed (k = 11 as CMS and the Counter
+    # Trafficking Data Collaborative use; never below 5). Also the k of the HTCDS export.
+    REPORT_THRESHOLD = 11
+
+    # Roles whose members must use two-step verification (TOTP) before they reach anything but
+    # the enrolment page (CASEWORK_MFA_REQUIRED_ROLES: comma-separated roles, "all" for
+    # everyone, empty for nobody). Anyone may still turn it on for themselves.
+    MFA_REQUIRED_ROLES: tuple[str, ...] = ("supervisor", "admin")
+
     API_TOKEN_LIFETIME = timedelta(hours=12)
     BREAK_GLASS_DURATION = timedelta(minutes=30)
 
@@ -111,12 +126,16 @@ class TestConfig(BaseConfig):
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"
     DATA_KEYS = json.dumps({"test1": base64.b64encode(b"\x01" * 32).decode()})
+    BACKUP_KEY = base64.b64encode(b"\x03" * 32).decode()
     DATABASE_URL = "sqlite://"
     # Cheap hashing keeps the suite fast; the parameters are still argon2id.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 8
     ARGON2_PARALLELISM = 1
     MAIL_BACKEND = "locmem"
+    # Nobody must enrol, so tests log supervisors and admins in with a password alone; the
+    # MFA tests switch it on per test (tests/test_mfa.py, the ``mfa_required`` fixture).
+    MFA_REQUIRED_ROLES: tuple[str, ...] = ()
 
 
 class ProductionConfig(BaseConfig):
@@ -141,7 +160,47 @@ def _parse_bool(value: str) -> bool:
     raise ConfigError(f"expected true or false, not {value!r}")
 
 
+def _parse_threshold(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise ConfigError(f"expected a whole number, not {value!r}") from None
+    if k < 5:
+        raise ConfigError(f"the disclosure threshold must be at least 5, not {k}")
+    return k
+
+
+# The roles of casework/auth/models.py (ROLES); config.py is read before the app is imported.
+USER_ROLES = ("caseworker", "counsellor", "supervisor", "admin", "donor")
+
+
+def _parse_roles(value: str) -> tuple[str, ...]:
+    """Comma-separated role names; "all" names every role; empty names none."""
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    if names == ["all"]:
+        return USER_ROLES
+    unknown = [name for name in names if name not in USER_ROLES]
+    if unknown:
+        raise ConfigError(f"unknown role {unknown[0]!r}: expected some of {', '.join(USER_ROLES)}"
+                          " (comma-separated), all, or nothing")
+    return tuple(role for role in USER_ROLES if role in names)
+
+
+def _parse_backup_key(value: str) -> str:
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("CASEWORK_BACKUP_KEY must be base64 of 32 bytes") from None
+    if len(key) != 32:
+        raise ConfigError(f"CASEWORK_BACKUP_KEY must be base64 of 32 bytes, not {len(key)}")
+    return value.strip()
+
+
 _ENV_PARSERS = {
+    "BACKUP_KEY": _parse_backup_key,
+    "BACKUP_DIR": str,
+    "REPORT_THRESHOLD": _parse_threshold,
+    "MFA_REQUIRED_ROLES": _parse_roles,
     "LOGIN_FAILURE_LIMIT": str,
     "REFERRALS_NEED_APPROVAL": _parse_bool,
     "CLOSURES_NEED_APPROVAL": _parse_bool,
@@ -165,6 +224,9 @@ _ENV_PARSERS = {
     "MAIL_TIMEOUT": int,
 }
 
+# Settings whose variable, set but empty, means "none" rather than "not set".
+_ENV_EMPTY_MEANS_NONE = frozenset({"MFA_REQUIRED_ROLES"})
+
 
 def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
     """Return the settings dict for ``name`` (or ``CASEWORK_CONFIG``), environment applied."""
@@ -180,7 +242,7 @@ def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
             settings[key] = value
     for key, parse in _ENV_PARSERS.items():
         value = os.environ.get(ENV_PREFIX + key)
-        if value:
+        if value or (value is not None and key in _ENV_EMPTY_MEANS_NONE):
             settings[key] = parse(value)
     if overrides:
         settings.update(overrides)
@@ -192,6 +254,9 @@ def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
             raise ConfigError('production needs CASEWORK_DATA_KEYS (JSON: {"key-id": "base64 key"})')
     elif name == "development":
         _fill_development_keys(settings)
+        if not settings.get("BACKUP_KEY"):
+            # Read, or made by the first `flask backup create` (read_or_create_backup_key).
+            settings["BACKUP_KEY_FILE"] = str(INSTANCE_DIR / "backup_key")
 
     settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
     settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
@@ -222,6 +287,17 @@ def _fill_development_keys(settings: dict) -> None:
             INSTANCE_DIR / "data_keys.json",
             lambda: json.dumps({"dev1": base64.b64encode(secrets.token_bytes(32)).decode()}),
         )
+
+
+def read_or_create_backup_key(path: str | Path, create: bool) -> str | None:
+    """Development's instance/backup_key, made at the first backup rather than at start."""
+    path = Path(path)
+    if not create and not path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _parse_backup_key(
+        _read_or_create(path, lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    )
 
 
 def _read_or_create(path: Path, make) -> str:

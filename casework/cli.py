@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
@@ -19,6 +19,9 @@ def register_cli(app: Flask) -> None:
     from .supervision.digest import digest_group
 
     app.cli.add_command(digest_group)
+    from .backup import backup_group
+
+    app.cli.add_command(backup_group)
 
 
 @click.group(cls=AppGroup)
@@ -101,3 +104,7 @@ def seed_demo(count, seed):
     click.echo("Demo logins:")
     for username, role, password in demo_logins():
         click.echo(f"  {role:<11} {username:<12} {password}")
+    required = current_app.config.get("MFA_REQUIRED_ROLES") or ()
+    if required:
+        click.echo(f"  ({', '.join(sorted(required))}: set up an authenticator app at the "
+                   "first login; CASEWORK_MFA_REQUIRED_ROLES= turns that off for a demo)")

@@ -23,12 +23,26 @@ def _user_name(user_id) -> str:
     return user.display_name if user else _("(unknown user)")
 
 
+def _programme_names(programme_ids) -> str:
+    """The names of funded programmes, in the order given."""
+    from .extensions import db
+    from .programmes.models import Programme
+
+    names = []
+    for programme_id in programme_ids:
+        programme = db.session.get(Programme, programme_id)
+        names.append(programme.name if programme else _("(unknown programme)"))
+    return ", ".join(names)
+
+
 def format_value(name: str, value) -> str:
     """How a survivor field's value reads on a page."""
     from .survivors.models import Survivor
 
     if value is None or value == []:
         return "—"
+    if name == "programme_ids":
+        return _programme_names(value)
     if name.endswith("_ids"):
         return ", ".join(_user_name(v) for v in value)
     if name.endswith("_id") and isinstance(value, uuid.UUID):

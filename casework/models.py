@@ -7,7 +7,9 @@ from .consent import models as _consent  # noqa: E402,F401
 from .counselling import models as _counselling  # noqa: E402,F401
 from .legal import models as _legal  # noqa: E402,F401
 from .plans import models as _plans  # noqa: E402,F401
+from .programmes import models as _programmes  # noqa: E402,F401
 from .referrals.models import Partner
+from .reports import models as _reports  # noqa: E402,F401
 
 # Each service package's models (imported for their tables).
 from .shelters import models as _shelters  # noqa: E402,F401,I001

@@ -13,12 +13,13 @@ from . import vocab
 from .auth.models import Organisation, User
 from .auth.service import create_user
 from .extensions import db
+from .programmes import service as programme_service
 from .survivors import service as survivor_service
 
 DEMO_PASSWORD = "demo-password-2026"
 # Packages whose demo.py adds believable service records to the demo survivors.
 SERVICE_DEMOS = ("shelters", "counselling", "training", "legal", "plans", "consent",
-                 "referrals", "supervision")
+                 "referrals", "supervision", "reports")
 DEMO_USERS = [
     ("caseworker", "cw.amara", "Amara Demo", "North"),
     ("caseworker", "cw.tuan", "Tuan Demo", "North"),
@@ -33,6 +34,27 @@ LOCALES = ["en_US", "es_MX", "fr_FR", "vi_VN", "th_TH", "ar_EG", "uk_UA", "ro_RO
 CITIZENSHIPS = ["VN", "TH", "KH", "MM", "PH", "ID", "UA", "RO", "MX", "NG", "EG", "NP"]
 LANGUAGES = {"VN": "vi", "TH": "th", "KH": "km", "MM": "my", "PH": "tl", "ID": "id",
              "UA": "uk", "RO": "ro", "MX": "es", "NG": "en", "EG": "ar", "NP": "ne"}
+
+
+PROGRAMME_THEMES = ["Safe Futures", "New Pathways", "Open Horizons", "Strong Roots",
+                    "Bright Bridges"]
+
+
+def seed_programmes(admin: User, donor: User, seed: int, today: date) -> list:
+    """Two or three funded programmes with Faker-made names; the demo donor funds the first
+    two. A generator of its own, so that the survivors' random draws stay as they were."""
+    rng = random.Random(seed + 1)
+    faker = Faker("en_US")
+    faker.seed_instance(seed + 1)
+    programmes = []
+    for theme in rng.sample(PROGRAMME_THEMES, 3):
+        starts = today - timedelta(days=rng.randint(950, 1200))
+        data = {"name": f"{theme} Programme, {faker.city()} (demo)",
+                "starts_on": starts.replace(day=1),
+                "ends_on": None if rng.random() < 0.5 else today + timedelta(days=365),
+                "donor_ids": [donor.id] if len(programmes) < 2 else []}
+        programmes.append(programme_service.create(admin, data))
+    return programmes
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
@@ -56,6 +78,8 @@ def seed_demo_data(count: int = 200, seed: int = 2026):
     caseworkers = [users["cw.amara"], users["cw.tuan"]]
     counsellor = users["co.lina"]
     today = date.today()
+    programmes = seed_programmes(users["admin"], users["donor"], seed, today)
+    funding = random.Random(seed + 2)  # which programme pays for whom (most survivors)
     statuses = ["Active"] * 6 + ["FollowUp"] * 2
     survivors = []
     for i in range(count):
@@ -92,6 +116,8 @@ def seed_demo_data(count: int = 200, seed: int = 2026):
         }
         if rng.random() < 0.25:
             data["collaborator_ids"] = [counsellor.id]
+        if funding.random() < 0.85:
+            data["programme_ids"] = [funding.choice(programmes).id]
         survivor = survivor_service.create(lead, data)
         survivors.append(survivor)
         if i % 17 == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
@@ -20,7 +21,20 @@ PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "
                               "referrals.verify_letter", "referrals_api.verify_letter"})
 # Packages with pages (views.bp); those with API routes (api.blp) are in casework/api.
 FEATURE_PACKAGES = ("main", "auth", "survivors", "admin", "shelters", "counselling", "training",
-                    "legal", "plans", "me", "consent", "referrals", "supervision")
+                    "legal", "plans", "me", "consent", "referrals", "supervision", "programmes",
+                    "reports")
+# Everyone signed in, donors too, reaches their own password and two-step verification pages.
+ACCOUNT_ENDPOINTS = frozenset({"auth.change_password", "auth.mfa_settings", "auth.mfa_enrol",
+                               "auth.mfa_recovery_codes", "auth.mfa_disable"})
+# Donors see aggregates only (principle 3): besides the public endpoints, a donor reaches
+# these pages (their reports, logging out) and these API paths (their profile, their reports;
+# DELETE /api/v1/auth/token is public). Anything else answers 404, as if it did not exist.
+DONOR_ENDPOINTS = frozenset({"main.home", "auth.logout", "reports.index", "reports.view",
+                             "reports.pdf", "reports.csv"}) | ACCOUNT_ENDPOINTS
+DONOR_API_PATHS = re.compile(r"/api/v1/(me|reports(/.+)?|programmes(/[^/]+)?)")
+# A user whose role must use two-step verification (MFA_REQUIRED_ROLES) and who has not set it
+# up reaches only these (and the public endpoints) until they have; the API answers 403.
+MFA_ENROLMENT_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout"})
 RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
 SUPPORTED_LOCALES = ("en",)
 
@@ -197,12 +211,46 @@ def _require_login():
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
     if current_user.is_authenticated:
+        if request.endpoint not in MFA_ENROLMENT_ENDPOINTS:
+            refusal = _refuse_until_enrolled()
+            if refusal is not None:
+                return refusal
+        if current_user.role == "donor" and not _donor_may_reach():
+            from werkzeug.exceptions import NotFound
+
+            from .audit import record_denial
+
+            record_denial(current_user, "donor.denied", reason=request.path[:200])
+            raise NotFound()
         return None
     if _is_api():
         from .api.errors import problem
 
         return problem(401, detail="Send a valid bearer token: Authorization: Bearer <token>.")
     return login_manager.unauthorized()
+
+
+def _refuse_until_enrolled():
+    from .auth.mfa import must_enrol
+
+    if not must_enrol(current_user):
+        return None
+    if _is_api():
+        from .api.errors import problem
+
+        return problem(403, title="Two-step verification required",
+                       detail="Your role must use two-step verification (MFA) and you have not "
+                              "set it up: log in to the web app, set it up at /me/mfa/enrol, "
+                              "then ask for a new token.")
+    from flask import redirect, url_for
+
+    return redirect(url_for("auth.mfa_enrol"))  # the page says why
+
+
+def _donor_may_reach() -> bool:
+    if _is_api():
+        return DONOR_API_PATHS.fullmatch(request.path) is not None
+    return request.endpoint in DONOR_ENDPOINTS
 
 
 def _finish_unit_of_work(response):

@@ -36,7 +36,7 @@ def test_staff_read_admins_write_donors_nothing(app, make):
     assert staff.get("/api/v1/partners?services=legal_aid").json["items"] == []
     assert staff.post("/api/v1/partners", json={"name": "X"}).status_code == 403
     assert staff.patch(f"/api/v1/partners/{pid}", json={"name": "Y"}).status_code == 403
-    assert login_api(app, donor).get("/api/v1/partners").status_code == 403
+    assert login_api(app, donor).get("/api/v1/partners").status_code == 404  # confined
     assert login_web(app, cw).get("/admin/partners").status_code == 403
 
 
@@ -81,4 +81,4 @@ def test_staff_partner_directory_shows_who_is_full_and_filters_by_service(app, m
         assert "Full / not accepting" in page.text
     filtered = login_web(app, make.user("caseworker")).get("/partners/?service=legal_aid")
     assert "Full Legal (demo)" in filtered.text and "Open Door Shelter" not in filtered.text
-    assert login_web(app, make.user("donor")).get("/partners/").status_code == 403
+    assert login_web(app, make.user("donor")).get("/partners/").status_code == 404  # confined

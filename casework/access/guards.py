@@ -293,6 +293,17 @@ def _writes_reference(user, _) -> bool:
     return user.role == "admin"
 
 
+def _reads_programme(user, programme) -> bool:
+    """Staff and admins read every funded programme; a donor, only those it funds.
+
+    ``programme`` None asks whether the user may read any (the list, filtered for donors)."""
+    if _reads_reference(user, programme):
+        return True
+    if user.role != "donor":
+        return False
+    return programme is None or user.id in programme.donor_ids
+
+
 ACTIONS = {
     "survivor.create": lambda user, _: user.role == "caseworker",
     "survivor.list": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor"),
@@ -324,12 +335,38 @@ ACTIONS = {
     "reference.write": _writes_reference,
     "partners.read": _reads_reference,
     "partners.write": _writes_reference,
+    # Funded programmes (obj: None for the list, or a programme): reference data too, and a
+    # donor reads the programmes it funds.
+    "programmes.read": _reads_programme,
+    "programmes.write": _writes_reference,
     "policy.view": lambda user, _: user.role == "admin",
     "users.manage": lambda user, _: user.role == "admin",
     # The team audit (supervisors, their team's events) and the chain check (also admins).
     "team_audit.read": lambda user, _: user.role == "supervisor" and user.team_id is not None,
     "audit.verify": lambda user, _: user.role in ("supervisor", "admin"),
+    # Donor impact reports (obj: None for lists and drafting, or a report): supervisors draft
+    # and publish them; a donor reads the published reports of the programmes they fund.
+    # The HTCDS de-identified export is for supervisors.
+    "reports.read": lambda user, report: _reads_report(user, report),
+    "reports.write": lambda user, _: user.role == "supervisor",
+    "reports.htcds_export": lambda user, _: user.role == "supervisor",
 }
+
+
+def _reads_report(user, report) -> bool:
+    if user.role == "supervisor":
+        return True
+    if user.role != "donor":
+        return False
+    if report is None:
+        return True
+    if not report.is_published or report.programme_id is None:
+        return False
+    from ..programmes.models import programme_donors
+
+    return db.session.scalar(select(exists().where(
+        programme_donors.c.programme_id == report.programme_id,
+        programme_donors.c.user_id == user.id))) or False
 
 
 def allowed(user, action: str, obj=None) -> bool:

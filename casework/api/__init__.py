@@ -41,6 +41,8 @@ API_MODULES = (
     "casework.me.api",
     "casework.consent.api",
     "casework.supervision.api",
+    "casework.programmes.api",
+    "casework.reports.api",
 )
 
 

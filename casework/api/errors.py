@@ -9,7 +9,8 @@ PROBLEM_TYPE = "about:blank"
 
 
 def problem(status: int, detail: str | None = None, *, title: str | None = None,
-            errors: dict | None = None, fields: list[str] | None = None):
+            errors: dict | None = None, fields: list[str] | None = None,
+            extra: dict | None = None):
     body = {
         "type": PROBLEM_TYPE,
         "title": title or HTTP_STATUS_CODES.get(status, "Error"),
@@ -20,6 +21,8 @@ def problem(status: int, detail: str | None = None, *, title: str | None = None,
         body["errors"] = errors
     if fields:
         body["fields"] = list(fields)
+    if extra:
+        body.update(extra)
     response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"

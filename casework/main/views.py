@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, url_for
 from flask_login import current_user
 
 bp = Blueprint("main", __name__)
@@ -14,4 +14,6 @@ def home():
         return redirect(url_for("survivors.caseload"))
     if current_user.role == "admin":
         return redirect(url_for("admin.policy"))
-    return render_template("main/donor_home.html")
+    if current_user.role == "donor":
+        return redirect(url_for("reports.index"))
+    abort(404)

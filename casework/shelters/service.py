@@ -527,7 +527,7 @@ def occupancy(user, shelter: Shelter) -> Board:
             continue
         row = BoardRow(bed, placement)
         if placement is not None:
-            shown = access.present(user, placement.survivor)
+            shown = access.present(user, placement.survivor, only=BOARD_SURVIVOR_FIELDS)
             row.survivor = {k: shown[k] for k in BOARD_SURVIVOR_FIELDS if k in shown}
             stay = access.present(user, placement)
             row.stay = {k: stay[k] for k in BOARD_PLACEMENT_FIELDS if k in stay}

@@ -369,6 +369,8 @@ def review_page(user, filters: ReviewFilters, cursor: str | None = None,
     query = query.options(selectinload(Survivor.lead_caseworker))
     if columns is None or "collaborator_ids" in columns:
         query = query.options(selectinload(Survivor.collaborators))
+    if columns is None or "programme_ids" in columns:
+        query = query.options(selectinload(Survivor.programmes))
     if columns is not None:
         needed = {*columns, "id", "lead_caseworker_id", filters.sort}
         query = query.options(load_only(

@@ -23,8 +23,13 @@ blp = Blueprint("survivors_api", __name__, url_prefix="/api/v1/survivors",
 SurvivorSchema = model_schema(
     Survivor,
     "Survivor",
-    overrides={"collaborator_ids": fields.List(fields.UUID(), metadata={"description":
-                                                                    "Tier: operational."})},
+    overrides={
+        "collaborator_ids": fields.List(fields.UUID(), metadata={"description":
+                                                                "Tier: operational."}),
+        "programme_ids": fields.List(fields.UUID(), metadata={
+            "description": "Tier: operational. The funded programmes paying for the "
+                           "survivor's services (GET /api/v1/programmes)."}),
+    },
 )
 
 

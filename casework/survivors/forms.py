@@ -35,6 +35,9 @@ class SurvivorForm(FlaskForm):
     collaborator_ids = SelectMultipleField(L["collaborator_ids"], choices=[],
                                            description=_l("Caseworkers and counsellors who also "
                                                           "work on this case."))
+    programme_ids = SelectMultipleField(L["programme_ids"], choices=[],
+                                        description=_l("The funded programmes that pay for "
+                                                       "this survivor's services."))
     intake_date = DateField(L["intake_date"], validators=[InputRequired()])
     referral_source = SelectField(L["referral_source"], validators=[Optional()])
     # demographic
@@ -101,6 +104,8 @@ class SurvivorForm(FlaskForm):
             self.lead_caseworker_id.validators = [DataRequired()]
         if "collaborator_ids" in self:
             self.collaborator_ids.choices = staff_choices["collaborators"]
+        if "programme_ids" in self:
+            self.programme_ids.choices = staff_choices["programmes"]
 
     def changes(self) -> dict:
         """The submitted values, as the service takes them ('' means cleared)."""

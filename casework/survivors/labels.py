@@ -10,6 +10,7 @@ FIELD_LABELS = {
     "status": _l("Case status"),
     "lead_caseworker_id": _l("Lead caseworker"),
     "collaborator_ids": _l("Collaborators"),
+    "programme_ids": _l("Funded by programmes"),
     "intake_date": _l("Intake date"),
     "referral_source": _l("Referred by"),
     "closed_at": _l("Closed on"),

@@ -17,6 +17,7 @@ from .. import vocab
 from ..auth.models import User
 from ..extensions import db
 from ..models_base import Timestamps, UTCDateTime, UUIDPrimaryKey
+from ..programmes.models import Programme, survivor_programmes
 
 OPERATIONAL = {"tier": "operational"}
 DEMOGRAPHIC = {"tier": "demographic"}
@@ -46,7 +47,8 @@ class Survivor(UUIDPrimaryKey, Timestamps, db.Model):
     )
 
     # Fields that are not columns of this table, with their tiers.
-    policy_fields = {"collaborator_ids": {"tier": "operational"}}
+    policy_fields = {"collaborator_ids": {"tier": "operational"},
+                     "programme_ids": {"tier": "operational"}}
 
     # --- operational
     case_number: Mapped[str] = mapped_column(
@@ -119,9 +121,18 @@ class Survivor(UUIDPrimaryKey, Timestamps, db.Model):
         secondary=survivor_collaborators, order_by=User.username
     )
 
+    # The funded programmes that pay for the survivor's services (donor reports count by them).
+    programmes: Mapped[list[Programme]] = relationship(
+        secondary=survivor_programmes, order_by=Programme.name
+    )
+
     @property
     def collaborator_ids(self) -> list[uuid.UUID]:
         return [user.id for user in self.collaborators]
+
+    @property
+    def programme_ids(self) -> list[uuid.UUID]:
+        return [programme.id for programme in self.programmes]
 
     @property
     def is_closed(self) -> bool:

@@ -19,6 +19,7 @@ from ..access.models import BreakGlassGrant
 from ..audit.models import AuditEvent
 from ..auth.models import User
 from ..extensions import db
+from ..programmes.models import Programme
 from .models import CLOSED_STATUSES, CaseNumberCounter, Survivor
 
 MAX_TEXT = {"address": 500, "narrative": 20000, "risk_notes": 5000, "closure_reason": 2000}
@@ -97,6 +98,8 @@ def _clean_value(name: str, spec, value, today: date):
         # Clean first, then de-duplicate: items may be unhashable (objects, lists).
         ids = [_clean_user_id(v, ("caseworker", "counsellor")) for v in value]
         return list(dict.fromkeys(ids))
+    if name == "programme_ids":
+        return _clean_programme_ids(value)
     if name in ("intake_date", "date_of_birth"):
         return _clean_date(name, value, today)
     column = Survivor.__table__.columns.get(name)
@@ -162,6 +165,31 @@ def _clean_user_id(value, roles: tuple[str, ...]) -> uuid.UUID:
     if user is None or not user.active or user.role not in roles:
         raise ValueError(_l("No active %(roles)s with this id.", roles=" or ".join(roles)))
     return user_id
+
+
+def _clean_programme_ids(value) -> list[uuid.UUID]:
+    """Ids of existing funded programmes (casework/programmes), without repeats."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError(_l("Give a list of programme ids."))
+    ids = []
+    for item in value:
+        try:
+            if isinstance(item, uuid.UUID):
+                ids.append(item)
+            elif isinstance(item, str) and len(item) <= 64:
+                ids.append(uuid.UUID(item))
+            else:
+                raise ValueError
+        except ValueError:
+            raise ValueError(_l("Not a programme id.")) from None
+    ids = list(dict.fromkeys(ids))
+    if ids:
+        found = set(db.session.scalars(select(Programme.id).where(Programme.id.in_(ids))))
+        if missing := [str(i) for i in ids if i not in found]:
+            raise ValueError(_l("No programme has the id %(ids)s.", ids=", ".join(missing[:5])))
+    return ids
 
 
 # --- case numbers ------------------------------------------------------------------------------
@@ -279,6 +307,7 @@ def caseload_query(user, filters: CaseloadFilters) -> Select:
         term = filters.case_number.strip().upper()
         query = query.where(Survivor.case_number.contains(term, autoescape=True))
     return query.options(selectinload(Survivor.collaborators),
+                         selectinload(Survivor.programmes),
                          selectinload(Survivor.lead_caseworker))
 
 
@@ -317,6 +346,11 @@ def _apply(survivor: Survivor, clean: dict) -> list[str]:
             users = [db.session.get(User, uid) for uid in value]
             if [u.id for u in survivor.collaborators] != [u.id for u in users]:
                 survivor.collaborators = users
+                changed.append(name)
+            continue
+        if name == "programme_ids":
+            if set(survivor.programme_ids) != set(value):
+                survivor.programmes = [db.session.get(Programme, pid) for pid in value]
                 changed.append(name)
             continue
         if getattr(survivor, name) != value:

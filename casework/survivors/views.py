@@ -22,6 +22,7 @@ from ..access.fields import field_specs
 from ..api.pagination import InvalidCursor
 from ..auth.models import User
 from ..extensions import db
+from ..programmes.models import Programme
 from . import service
 from .forms import BreakGlassForm, CloseForm, SurvivorForm
 from .labels import FIELD_LABELS, TIER_LABELS
@@ -32,7 +33,8 @@ PAGE_SIZE = 50
 
 
 def _staff_choices(user, survivor: Survivor | None) -> dict:
-    """Who may be lead or collaborator: active staff of the user's team."""
+    """Who may be lead or collaborator (active staff of the user's team), the statuses, and
+    the funded programmes to choose from."""
     query = select(User).where(User.active.is_(True)).order_by(User.display_name)
     if user.team_id is not None:
         query = query.where(User.team_id == user.team_id)
@@ -43,6 +45,7 @@ def _staff_choices(user, survivor: Survivor | None) -> dict:
         known = {u.id for u in staff}
         staff += [u for u in [survivor.lead_caseworker, *survivor.collaborators]
                   if u is not None and u.id not in known]
+    programmes = list(db.session.scalars(select(Programme).order_by(Programme.name)))
     statuses = [(v, label) for v, label in vocab.htcds(vocab.CASE_STATUS).choices()
                 if v not in CLOSED_STATUSES or (survivor is not None and survivor.status == v)]
     return {
@@ -50,6 +53,7 @@ def _staff_choices(user, survivor: Survivor | None) -> dict:
         "leads": [(str(u.id), u.display_name) for u in staff if u.role == "caseworker"],
         "collaborators": [(str(u.id), f"{u.display_name} ({u.role})") for u in staff
                           if u.role in ("caseworker", "counsellor")],
+        "programmes": [(str(p.id), p.name) for p in programmes],
     }
 
 
@@ -224,7 +228,7 @@ class _FormData:
         value = getattr(self._survivor, name)
         if name == "lead_caseworker_id":
             return str(value)
-        if name == "collaborator_ids":
+        if name in ("collaborator_ids", "programme_ids"):
             return [str(v) for v in value]
         return value
 

@@ -1,0 +1,1 @@
+"""Reports and exports built from the case records."""
