@@ -36,8 +36,10 @@ LIST_FIELDS = ["citizenship", "exploitation_types", "recruitment_methods",
                "recruitment_platforms", "countries_of_exploitation"]
 DATE_FIELDS = ["intake_date", "date_of_birth"]
 USER_FIELDS = ["lead_caseworker_id", "collaborator_ids"]
+PROGRAMME_FIELDS = ["programme_ids"]
 TEXT_FIELDS = list(TEXT_LIMITS)
-ALL_FIELDS = TEXT_FIELDS + VOCAB_FIELDS + LIST_FIELDS + DATE_FIELDS + USER_FIELDS
+ALL_FIELDS = (TEXT_FIELDS + VOCAB_FIELDS + LIST_FIELDS + DATE_FIELDS + USER_FIELDS
+              + PROGRAMME_FIELDS)
 READ_ONLY_FIELDS = ["id", "case_number", "closed_at", "closure_reason", "age_band",
                     "created_at", "updated_at"]
 
@@ -83,7 +85,7 @@ def case(app, make):
 
 def db_state(app) -> dict:
     """Every row a survivor write can touch, as comparable text."""
-    tables = ["survivors", "survivor_collaborators", "case_number_counters",
+    tables = ["survivors", "survivor_collaborators", "survivor_programmes", "case_number_counters",
               "break_glass_grants", "teams"]
     state = {}
     with app.app_context():
@@ -188,6 +190,10 @@ def api_bad_values(field: str, c) -> list:
                 [str(uuid.uuid4())], [str(c.supervisor.id)], [str(c.admin.id)],
                 [str(c.inactive.id)], [5], [None], [True], [{"id": str(c.cw2.id)}],
                 [[str(c.cw2.id)]], [oversize(field)], ["\x00"], [str(c.cw2.id), "nope"]]
+    if field == "programme_ids":
+        return [str(uuid.uuid4()), 5, True, {"ids": []}, ["not-a-uuid"], [str(uuid.uuid4())],
+                [str(c.cw2.id)], [5], [None], [True], [{"id": str(uuid.uuid4())}],
+                [[str(uuid.uuid4())]], [oversize(field)], ["\x00"], ["\ud800"]]
     raise AssertionError(field)
 
 
@@ -607,6 +613,8 @@ def web_bad_values(field: str, c) -> list:
         return [["not-a-uuid"], [str(uuid.uuid4())], [str(c.supervisor.id)],
                 [str(c.outsider.id)], [str(c.inactive.id)], [str(c.cw2.id), "nope"],
                 [oversize(field)]]
+    if field == "programme_ids":
+        return [["not-a-uuid"], [str(uuid.uuid4())], [str(c.cw2.id)], [oversize(field)]]
     raise AssertionError(field)
 
 
@@ -782,7 +790,7 @@ def test_web_login_with_control_characters_is_just_wrong(app, case, username):
     response = web.post_form("/login", {"username": username.format(cw=case.cw.username),
                                         "password": PASSWORD})
     assert response.status_code == 200
-    assert "The username or password is not correct." in response.text
+    assert "The username, password or code is not correct." in response.text
 
 
 @pytest.mark.parametrize("body", [b"\xff\xfe", b"username=\xff\xfe&password=\xff",

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String, false, true
+from sqlalchemy import BigInteger, Boolean, ForeignKey, LargeBinary, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -58,6 +58,13 @@ class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
     # Bumped whenever every session and token of the user must end (deactivation,
     # password change); sessions carry it and are refused when it no longer matches.
     session_generation: Mapped[int] = mapped_column(default=0)
+    # Two-step verification (casework/auth/mfa.py): the TOTP secret, encrypted with
+    # crypto.encrypt under aad("users", "mfa_secret", id); set while enrolling, in use once
+    # mfa_enabled_at is set. mfa_last_step is the time step of the last code accepted: only a
+    # later step is accepted next, so no code (nor an earlier one) works twice.
+    mfa_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mfa_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     team: Mapped[Team | None] = relationship(back_populates="members")
 
@@ -65,11 +72,28 @@ class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
 
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.mfa_enabled_at is not None
+
     def get_id(self) -> str:
         return f"{self.id}:{self.session_generation}"
 
     def __repr__(self) -> str:
         return f"<User {self.username} ({self.role})>"
+
+
+class MfaRecoveryCode(UUIDPrimaryKey, db.Model):
+    """A one-time recovery code, typed instead of a TOTP code when the phone is lost. Only
+    its SHA-256 is stored (the code carries 80 random bits, like a token); shown once."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                               index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(UUIDPrimaryKey, db.Model):

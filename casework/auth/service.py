@@ -1,4 +1,5 @@
-"""Authentication: credentials, per-user throttling, API tokens, user administration."""
+"""Authentication: credentials and the second step, per-user throttling, API tokens, password
+rules and changes, user administration."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from sqlalchemy import func, select
 
 from .. import access, audit
 from ..extensions import db, limiter
+from . import mfa
 from .models import ROLES, TEAM_ROLES, ApiToken, Team, User
 from .passwords import (
+    MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     burn_time,
     hash_password,
+    is_common,
     needs_rehash,
     verify_password,
 )
@@ -28,7 +32,8 @@ class LoginThrottled(Exception):
 
 
 class InvalidCredentials(Exception):
-    pass
+    """Wrong username, password or code: one answer for all three (and for an unknown or
+    deactivated user), so that none of them can be told apart."""
 
 
 class UserError(ValueError):
@@ -48,8 +53,13 @@ def _throttle_key(username: str) -> str:
     return _UNPRINTABLE.sub("\ufffd", (username or "").strip().casefold()[:64])
 
 
-def authenticate(username: str, password: str) -> User:
-    """Check credentials; raise LoginThrottled or InvalidCredentials. Audits either way."""
+def authenticate(username: str, password: str, otp: str | None = None) -> User:
+    """Check credentials, and the code of a user with two-step verification on, in one step
+    (as SecureDrop does); raise LoginThrottled or InvalidCredentials. Audits either way.
+
+    Wrong codes count towards the same per-user throttle as wrong passwords. A code is
+    checked whether or not the password is right, but taken (made unusable) only when both
+    are; a recovery code may stand in for the code."""
     key = _throttle_key(username)
     if not limiter.limiter.test(_throttle_limit(), "login", key):
         audit.record_denial(None, "auth.login_throttled", actor_username=key)
@@ -62,15 +72,44 @@ def authenticate(username: str, password: str) -> User:
         ok = False
     else:
         ok = verify_password(user.password_hash, password) and user.active
+    failure = "auth.login_failed"
+    if user is not None and user.mfa_enabled:
+        match = mfa.check_code(user, otp)
+        if ok and not (match is not None and mfa.consume(user, match)):
+            ok = False
+            failure = "auth.mfa_failed"
     if not ok:
         limiter.limiter.hit(_throttle_limit(), "login", key)
-        audit.record_denial(user, "auth.login_failed", actor_username=key)
+        audit.record_denial(user, failure, actor_username=key)
         raise InvalidCredentials()
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = datetime.now(UTC)
     audit.record(user, "auth.login")
     return user
+
+
+def confirm_identity(user: User, password: str | None, code: str | None = None, *,
+                     need_code: bool = False) -> None:
+    """Ask a signed-in user again before a change that matters (a new password, turning
+    two-step verification off, new recovery codes): their password (unless None) and, with
+    ``need_code``, a current code. Throttled and audited like a login, so a session left
+    open cannot be used to guess the password or the codes."""
+    key = _throttle_key(user.username)
+    if not limiter.limiter.test(_throttle_limit(), "login", key):
+        audit.record_denial(user, "auth.login_throttled", actor_username=key)
+        raise LoginThrottled()
+    ok = password is None or verify_password(user.password_hash, password)
+    failure = "auth.password_confirm_failed"
+    if need_code:
+        match = mfa.check_code(user, code) if user.mfa_enabled else None
+        if ok and not (match is not None and mfa.consume(user, match)):
+            ok = False
+            failure = "auth.mfa_failed"
+    if not ok:
+        limiter.limiter.hit(_throttle_limit(), "login", key)
+        audit.record_denial(user, failure, actor_username=key)
+        raise InvalidCredentials()
 
 
 # --- API tokens ------------------------------------------------------------------------------
@@ -116,9 +155,19 @@ def revoke_token(record: ApiToken) -> None:
 # --- administration ----------------------------------------------------------------------------
 
 
-def check_password_rules(password: str) -> None:
+def check_password_rules(password: str, username: str | None = None) -> None:
+    """ASVS 6.2: at least 12 characters (counted as characters, not bytes), at most 1024, not
+    a common password, not the username. No composition rules and no expiry (6.2.5, 6.2.10)."""
+    password = password or ""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError(f"The password must have at most {MAX_PASSWORD_LENGTH} characters.")
+    if username and password.strip().casefold() == username.strip().casefold():
+        raise UserError("The password must not be the username.")
+    if is_common(password):
+        raise UserError("This password is on a list of common passwords that attackers try "
+                        "first. Choose another: a few unrelated words make a good one.")
 
 
 def create_user(username: str, role: str, password: str, *, team: str | None = None,
@@ -137,7 +186,7 @@ def create_user(username: str, role: str, password: str, *, team: str | None = N
         raise UserError(f"A user named {username!r} already exists.")
     if team and role not in TEAM_ROLES:
         raise UserError(f"A {role} does not belong to a team.")
-    check_password_rules(password)
+    check_password_rules(password, username)
     team_row = None
     if team:
         team_row = db.session.scalar(select(Team).where(Team.name == team))
@@ -159,13 +208,32 @@ def create_user(username: str, role: str, password: str, *, team: str | None = N
     return user
 
 
-def deactivate_user(user: User, actor: User | None = None) -> None:
-    """Deactivate, ending every session (generation bump) and revoking every token."""
-    user.active = False
+def end_sessions_and_tokens(user: User) -> None:
+    """End every web session of ``user`` (the generation they carry no longer matches) and
+    revoke every API token."""
     user.session_generation += 1
     now = datetime.now(UTC)
     for token in db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ):
         token.revoked_at = now
+
+
+def deactivate_user(user: User, actor: User | None = None) -> None:
+    """Deactivate, ending every session (generation bump) and revoking every token."""
+    user.active = False
+    end_sessions_and_tokens(user)
     audit.record(actor, "user.deactivated", subject=user, actor_username=None if actor else "cli")
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    """A user's own password change: the current password first (throttled), then the rules.
+    Every session and token of the user ends; the caller renews the one in use. No
+    password ever expires (ASVS 6.2.10): this is the user's choice only."""
+    confirm_identity(user, current_password)
+    check_password_rules(new_password, user.username)
+    if verify_password(user.password_hash, new_password):
+        raise UserError("The new password is the same as the current one.")
+    user.password_hash = hash_password(new_password)
+    end_sessions_and_tokens(user)
+    audit.record(user, "user.password_changed", subject=user)
