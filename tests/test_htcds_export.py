@@ -65,3 +65,19 @@ def test_only_supervisors_export_and_only_their_team(app, make):
     response = login_api(app, other).get(URL)
     assert response.status_code == 200
     assert list(csv.DictReader(io.StringIO(response.get_data(as_text=True)))) == []
+
+
+def test_supervisors_download_it_from_the_reports_page(app, make):
+    from tests.conftest import login_web
+
+    sup = make.user("supervisor", team="North")
+    lead = make.user("caseworker", team="North")
+    _seed(app, lead, survivors=300)
+    web = login_web(app, sup)
+    page = web.get("/reports").text
+    assert "/reports/htcds-export.csv" in page
+    response = web.get("/reports/htcds-export.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.get_data(as_text=True).startswith("cw_AgeBand")
+    caseworker = login_web(app, lead)
+    assert caseworker.get("/reports/htcds-export.csv").status_code in (403, 404)

@@ -49,7 +49,8 @@ def index():
     reports = service.list_for(user)
     return render_template("reports/index.html", reports=reports,
                            programme_label=render.programme_label, period=_period,
-                           may_write=access.allowed(user, "reports.write"))
+                           may_write=access.allowed(user, "reports.write"),
+                           threshold=service.threshold())
 
 
 def _period(report) -> str:
@@ -201,3 +202,14 @@ def delete(report_id):
         return redirect(url_for(".view", report_id=report.id))
     flash(_("Draft deleted."), "success")
     return redirect(url_for(".index"))
+
+
+@bp.route("/htcds-export.csv")
+def htcds_export():
+    """Supervisors: the team's de-identified HTCDS export (k-anonymous rows; audited)."""
+    from .export import htcds_export as export
+
+    result = export(_user())
+    response = Response(result.csv, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="htcds-export.csv"'
+    return response
