@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,7 +21,7 @@ PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "
 # Packages with pages (views.bp); those with API routes (api.blp) are in casework/api.
 FEATURE_PACKAGES = ("main", "auth", "survivors", "admin", "shelters", "counselling", "training",
                     "legal", "plans", "me", "consent", "referrals", "supervision", "programmes",
-                    "reports")
+                    "reports", "retention")
 # Everyone signed in, donors too, reaches their own password and two-step verification pages.
 ACCOUNT_ENDPOINTS = frozenset({"auth.change_password", "auth.mfa_settings", "auth.mfa_enrol",
                                "auth.mfa_recovery_codes", "auth.mfa_disable"})
@@ -47,7 +46,9 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     mail.init_app(app)
     _init_login(app)
-    app.session_interface = NoApiCookieSessionInterface()
+    from . import sessions
+
+    sessions.init_app(app)  # server-side sessions; none for /api/
 
     import importlib
 
@@ -75,20 +76,6 @@ def init_app(app: Flask) -> None:
     from .i18n import register_filters
 
     register_filters(app)
-
-
-class NoApiCookieSessionInterface(SecureCookieSessionInterface):
-    """The JSON API is cookie-less: it never reads nor sets the session cookie."""
-
-    def open_session(self, app, request):
-        if request.path.startswith("/api/"):
-            return self.session_class()
-        return super().open_session(app, request)
-
-    def save_session(self, app, session, response):
-        if request.path.startswith("/api/"):
-            return
-        super().save_session(app, session, response)
 
 
 def _init_database(app: Flask) -> None:
@@ -227,7 +214,9 @@ def _require_login():
         from .api.errors import problem
 
         return problem(401, detail="Send a valid bearer token: Authorization: Bearer <token>.")
-    return login_manager.unauthorized()
+    from .sessions import redirect_to_login_if_ended
+
+    return redirect_to_login_if_ended() or login_manager.unauthorized()
 
 
 def _refuse_until_enrolled():
@@ -281,6 +270,11 @@ def _security_headers(response):
         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
         "frame-ancestors 'none'; form-action 'self'",
     )
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        # Production (served over TLS only): browsers never try plain HTTP again.
+        response.headers.setdefault("Strict-Transport-Security",
+                                    f"max-age={current_app.config['HSTS_MAX_AGE']}; "
+                                    "includeSubDomains")
     if request.endpoint != "static":
         # Pages may carry survivor data: never kept by the browser or a proxy.
         response.headers["Cache-Control"] = "no-store"

@@ -17,6 +17,7 @@ from config import ConfigError, load_config, normalise_database_url
 
 DATA_KEYS = json.dumps({"k1": base64.b64encode(b"\x02" * 32).decode()})
 SECRET = "s" * 48
+BLIND_INDEX_KEY = base64.b64encode(b"\x05" * 32).decode()
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +39,7 @@ def _one_line(exc: BaseException) -> str:
 
 def test_production_refuses_to_start_without_secret_key(monkeypatch):
     monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
     with pytest.raises(ConfigError) as caught:
         load_config("production")
     assert "CASEWORK_SECRET_KEY" in _one_line(caught.value)
@@ -56,9 +58,18 @@ def test_production_refuses_to_start_with_neither(monkeypatch):
     _one_line(caught.value)
 
 
+def test_production_refuses_to_start_without_blind_index_key(monkeypatch):
+    monkeypatch.setenv("CASEWORK_SECRET_KEY", SECRET)
+    monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    with pytest.raises(ConfigError) as caught:
+        load_config("production")
+    assert "CASEWORK_BLIND_INDEX_KEY" in _one_line(caught.value)
+
+
 def test_production_treats_empty_values_as_missing(monkeypatch):
     monkeypatch.setenv("CASEWORK_SECRET_KEY", "")
     monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
     with pytest.raises(ConfigError, match="CASEWORK_SECRET_KEY"):
         load_config("production")
 
@@ -79,6 +90,7 @@ def test_production_never_generates_keys(monkeypatch, tmp_path):
 def test_production_with_secrets_loads_with_secure_cookie(monkeypatch):
     monkeypatch.setenv("CASEWORK_SECRET_KEY", SECRET)
     monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
     settings = load_config("production")
     assert settings["SECRET_KEY"] == SECRET
     assert settings["DATA_KEYS"] == DATA_KEYS
@@ -92,11 +104,14 @@ def test_production_with_secrets_loads_with_secure_cookie(monkeypatch):
 def test_production_session_cookie_is_sent_secure(monkeypatch, tmp_path):
     monkeypatch.setenv("CASEWORK_SECRET_KEY", SECRET)
     monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
     monkeypatch.setenv("CASEWORK_DATABASE_URL", f"sqlite:///{tmp_path / 'prod.db'}")
     monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path / "instance")
     app = create_app("production")
     assert app.instance_path == str(tmp_path / "instance")
     assert app.config["SESSION_COOKIE_SECURE"] is True
+    with app.app_context():  # sessions live in the database (no Redis configured)
+        db.create_all()
     # The login page stores its CSRF token in the session, so it sets the cookie.
     response = app.test_client().get("/login", base_url="https://casework.example")
     assert response.status_code == 200
@@ -138,6 +153,7 @@ def test_database_url_is_normalised(given, expected):
 def test_database_url_from_environment_is_normalised(monkeypatch):
     monkeypatch.setenv("CASEWORK_SECRET_KEY", SECRET)
     monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
     monkeypatch.setenv("CASEWORK_DATABASE_URL", "postgres://cw:secret@db:5432/casework")
     settings = load_config("production")
     assert settings["DATABASE_URL"] == "postgresql+psycopg://cw:secret@db:5432/casework"
@@ -172,6 +188,7 @@ def test_development_keeps_keys_given_in_environment(monkeypatch, tmp_path):
     monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
     monkeypatch.setenv("CASEWORK_SECRET_KEY", SECRET)
     monkeypatch.setenv("CASEWORK_DATA_KEYS", DATA_KEYS)
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", BLIND_INDEX_KEY)
     settings = load_config("development")
     assert settings["SECRET_KEY"] == SECRET
     assert settings["DATA_KEYS"] == DATA_KEYS

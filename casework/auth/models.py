@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, Boolean, ForeignKey, LargeBinary, String, false, true
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -32,6 +32,9 @@ class Organisation(UUIDPrimaryKey, db.Model):
     # Closing a case needs a supervisor's approval (a closure request) when set.
     closures_need_approval: Mapped[bool] = mapped_column(Boolean, default=False,
                                                          server_default=false())
+    # Closed cases are anonymised this many years after closure (flask retention run);
+    # None: config RETENTION_YEARS_AFTER_CLOSURE, and if that is unset too, keep them.
+    retention_years_after_closure: Mapped[int | None] = mapped_column(Integer)
 
 
 class Team(UUIDPrimaryKey, db.Model):

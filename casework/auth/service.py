@@ -209,9 +209,12 @@ def create_user(username: str, role: str, password: str, *, team: str | None = N
 
 
 def end_sessions_and_tokens(user: User) -> None:
-    """End every web session of ``user`` (the generation they carry no longer matches) and
-    revoke every API token."""
+    """End every web session of ``user`` (their records are deleted, and the generation they
+    carry no longer matches) and revoke every API token."""
+    from ..sessions import end_user_sessions
+
     user.session_generation += 1
+    end_user_sessions(user)
     now = datetime.now(UTC)
     for token in db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from .. import access, audit
+from .. import access, audit, sessions
 from . import mfa, service
 from .forms import ChangePasswordForm, CodeForm, DisableMfaForm, LoginForm
 from .service import InvalidCredentials, LoginThrottled, UserError, authenticate
@@ -45,8 +45,10 @@ def login():
             form.form_errors.append(_("The username, password or code is not correct."))
             status = 200
         else:
-            # A new session at login: nothing from before it carries over (fixation).
+            # A new session at login, under a new id: nothing from before it carries over
+            # (fixation).
             session.clear()
+            sessions.regenerate()
             login_user(user)
             access.new_access_session()
             session.permanent = True
@@ -87,9 +89,10 @@ def change_password():
         except UserError as exc:
             form.new_password.errors.append(str(exc))
         else:
-            # Every session of the user ended with the change; this one carries the new
-            # generation and goes on.
+            # Every session of the user ended with the change; this one goes on under a new
+            # id, carrying the new generation.
             login_user(current_user._get_current_object())
+            sessions.regenerate()
             flash(_("Your password is changed. You are logged out everywhere else, and your "
                     "API tokens are revoked."), "success")
             return redirect(url_for("auth.mfa_settings"))
