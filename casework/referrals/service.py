@@ -565,7 +565,7 @@ def letter_pdf(user, referral: Referral) -> bytes:
     from .letters import letter_aad
 
     letter = referral.letter
-    if letter is None:
+    if letter is None or not letter.size:  # size 0: destroyed when the survivor was erased
         raise NotFound()
     pdf = crypto.decrypt(letter.pdf, letter_aad(letter))
     if hashlib.sha256(pdf).hexdigest() != letter.sha256:  # pragma: no cover - tampering

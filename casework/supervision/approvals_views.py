@@ -13,6 +13,7 @@ from wtforms.validators import Length, Optional
 from .. import access
 from ..extensions import db
 from ..referrals import service as referrals
+from ..retention.service import inbox as erasure_inbox
 from ..survivors.service import Conflict, ValidationFailed
 from . import approvals as service
 from .views import bp
@@ -28,6 +29,7 @@ def _render(errors: dict | None = None, status: int = 200):
         "supervision/approvals.html",
         referrals=[(r, access.present(current_user, r)) for r in referral_rows],
         closures=[(c, access.present(current_user, c)) for c in closure_rows],
+        erasures=[(e, access.present(current_user, e)) for e in erasure_inbox(current_user)],
         form=DecisionForm(), errors=errors or {}), status
 
 

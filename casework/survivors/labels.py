@@ -15,6 +15,7 @@ FIELD_LABELS = {
     "referral_source": _l("Referred by"),
     "closed_at": _l("Closed on"),
     "closure_reason": _l("Reason for closure"),
+    "erased_at": _l("Identifying data erased on"),
     "created_at": _l("Created"),
     "updated_at": _l("Last updated"),
     "gender": _l("Gender"),
