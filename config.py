@@ -34,6 +34,9 @@ class BaseConfig:
     SECRET_KEY: str | None = None
     # JSON object {"key id": "base64 of 32 bytes", ...}; the last entry is the newest key.
     DATA_KEYS: str | None = None
+    # Blind indexes (search-before-create, casework/survivors/search.py): base64 of 32 bytes,
+    # a key of its own, never one of DATA_KEYS. Changing it needs `flask keys reindex`.
+    BLIND_INDEX_KEY: str | None = None
     DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'casework.db'}"
     REDIS_URL: str | None = None
     # Encrypts backups (`flask backup create`): base64 of 32 bytes, a key of its own, never one
@@ -51,8 +54,15 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Strict"
     SESSION_COOKIE_SECURE = False
+    # Server-side sessions (casework/sessions.py): in Redis when REDIS_URL is set, else in the
+    # database. A session ends after SESSION_IDLE_TIMEOUT without a request
+    # (CASEWORK_SESSION_IDLE_MINUTES) and PERMANENT_SESSION_LIFETIME after login.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=15)
+    SESSION_REDIS_PREFIX = "casework:session:"
     REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+    # Strict-Transport-Security, sent where the session cookie is Secure (production).
+    HSTS_MAX_AGE = 2 * 365 * 24 * 3600
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = 8 * 3600
@@ -75,6 +85,9 @@ class BaseConfig:
     # Closing a case asks a supervisor of the team to approve (the organisation's own setting
     # wins when set).
     CLOSURES_NEED_APPROVAL = False
+    # Retention: closed cases are anonymised (flask retention run) this many years after
+    # closure; None keeps them (the organisation's own setting wins when set).
+    RETENTION_YEARS_AFTER_CLOSURE: int | None = None
     REFERRAL_RESPONSE_DAYS = 14
     LETTER_VERIFY_LIMIT = "30 per minute"
     PUBLIC_URL: str | None = None
@@ -127,6 +140,7 @@ class TestConfig(BaseConfig):
     SECRET_KEY = "test-secret-key-not-for-production"
     DATA_KEYS = json.dumps({"test1": base64.b64encode(b"\x01" * 32).decode()})
     BACKUP_KEY = base64.b64encode(b"\x03" * 32).decode()
+    BLIND_INDEX_KEY = base64.b64encode(b"\x04" * 32).decode()
     DATABASE_URL = "sqlite://"
     # Cheap hashing keeps the suite fast; the parameters are still argon2id.
     ARGON2_TIME_COST = 1
@@ -196,6 +210,18 @@ def _parse_backup_key(value: str) -> str:
     return value.strip()
 
 
+def _parse_idle_minutes(value: str) -> timedelta:
+    try:
+        minutes = int(value)
+    except ValueError:
+        raise ConfigError(f"CASEWORK_SESSION_IDLE_MINUTES must be a whole number of minutes, "
+                          f"not {value!r}") from None
+    if not 1 <= minutes <= 8 * 60:
+        raise ConfigError("CASEWORK_SESSION_IDLE_MINUTES must be from 1 to 480 (the session's "
+                          f"8-hour limit), not {minutes}")
+    return timedelta(minutes=minutes)
+
+
 _ENV_PARSERS = {
     "BACKUP_KEY": _parse_backup_key,
     "BACKUP_DIR": str,
@@ -204,6 +230,7 @@ _ENV_PARSERS = {
     "LOGIN_FAILURE_LIMIT": str,
     "REFERRALS_NEED_APPROVAL": _parse_bool,
     "CLOSURES_NEED_APPROVAL": _parse_bool,
+    "RETENTION_YEARS_AFTER_CLOSURE": int,
     "REFERRAL_RESPONSE_DAYS": int,
     "LETTER_VERIFY_LIMIT": str,
     "PUBLIC_URL": str,
@@ -236,7 +263,7 @@ def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
     cls = CONFIGS[name]
     settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
 
-    for key in ("SECRET_KEY", "DATA_KEYS", "DATABASE_URL", "REDIS_URL"):
+    for key in ("SECRET_KEY", "DATA_KEYS", "BLIND_INDEX_KEY", "DATABASE_URL", "REDIS_URL"):
         value = os.environ.get(ENV_PREFIX + key)
         if value:
             settings[key] = value
@@ -244,6 +271,9 @@ def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
         value = os.environ.get(ENV_PREFIX + key)
         if value or (value is not None and key in _ENV_EMPTY_MEANS_NONE):
             settings[key] = parse(value)
+    idle = os.environ.get(ENV_PREFIX + "SESSION_IDLE_MINUTES")
+    if idle:
+        settings["SESSION_IDLE_TIMEOUT"] = _parse_idle_minutes(idle)
     if overrides:
         settings.update(overrides)
 
@@ -252,6 +282,8 @@ def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
             raise ConfigError("production needs CASEWORK_SECRET_KEY (a long random string)")
         if not settings.get("DATA_KEYS"):
             raise ConfigError('production needs CASEWORK_DATA_KEYS (JSON: {"key-id": "base64 key"})')
+        if not settings.get("BLIND_INDEX_KEY"):
+            raise ConfigError("production needs CASEWORK_BLIND_INDEX_KEY (base64 of 32 bytes)")
     elif name == "development":
         _fill_development_keys(settings)
         if not settings.get("BACKUP_KEY"):
@@ -275,6 +307,12 @@ def normalise_database_url(url: str) -> str:
 
 def _fill_development_keys(settings: dict) -> None:
     """Create instance/secret_key and instance/data_keys.json on first start."""
+    if not settings.get("BLIND_INDEX_KEY"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        settings["BLIND_INDEX_KEY"] = _read_or_create(
+            INSTANCE_DIR / "blind_index_key",
+            lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        )
     if settings.get("SECRET_KEY") and settings.get("DATA_KEYS"):
         return
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)

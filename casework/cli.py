@@ -22,6 +22,10 @@ def register_cli(app: Flask) -> None:
     from .backup import backup_group
 
     app.cli.add_command(backup_group)
+    app.cli.add_command(keys_group)
+    from .retention.cli import retention_group
+
+    app.cli.add_command(retention_group)
 
 
 @click.group(cls=AppGroup)
@@ -108,3 +112,65 @@ def seed_demo(count, seed):
     if required:
         click.echo(f"  ({', '.join(sorted(required))}: set up an authenticator app at the "
                    "first login; CASEWORK_MFA_REQUIRED_ROLES= turns that off for a demo)")
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+@click.group("keys", cls=AppGroup)
+def keys_group():
+    """The data keys of encryption at rest (CASEWORK_DATA_KEYS)."""
+
+
+@keys_group.command("rotate")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Rows re-encrypted and committed at a time.")
+def keys_rotate(batch_size):
+    """Re-encrypt everything stored under an older key with the newest key of the ring.
+
+    Each batch is committed: if interrupted, every row stays readable (old and new keys are
+    both in the ring) and running the command again continues where it stopped.
+    """
+    from . import audit, crypto, encryption
+
+    try:
+        newest = crypto.key_ring()[-1][0]
+    except crypto.KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    total = encryption.rows_to_scan(db.session, db.metadata)
+    db.session.rollback()
+    with click.progressbar(length=total, label=f"Re-encrypting under {newest!r}",
+                           show_pos=True) as bar:
+        done = encryption.rotate_all(db.session, db.metadata, batch_size, progress=bar.update)
+    changed = sum(done.values())
+    audit.record(None, "keys.rotated", actor_username="cli",
+                 fields=sorted(name for name, n in done.items() if n))
+    db.session.commit()
+    click.echo(f"{changed} row(s) re-encrypted under {newest!r}; "
+               f"{total - changed} already were or hold nothing encrypted.")
+
+
+@keys_group.command("reindex")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1))
+def keys_reindex(batch_size):
+    """Recompute every survivor's blind-index search keys (after BLIND_INDEX_KEY changed or
+    after the upgrade that introduced them)."""
+    from .survivors.models import Survivor
+    from .survivors.search import reindex
+
+    total = db.session.scalar(select(func.count()).select_from(Survivor)) or 0
+    last = None
+    with click.progressbar(length=total, label="Reindexing survivors", show_pos=True) as bar:
+        while True:
+            query = select(Survivor).order_by(Survivor.id).limit(batch_size)
+            if last is not None:
+                query = query.where(Survivor.id > last)
+            rows = list(db.session.scalars(query))
+            if not rows:
+                break
+            for survivor in rows:
+                reindex(survivor)
+            last = rows[-1].id
+            db.session.commit()
+            bar.update(len(rows))
+    click.echo(f"{total} survivor(s) reindexed.")

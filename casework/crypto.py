@@ -21,6 +21,7 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
+from sqlalchemy import LargeBinary, TypeDecorator
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -116,3 +117,38 @@ def rotate(blob: bytes, aad: bytes, *, keys: str | None = None) -> bytes:
     if not needs_rotation(blob, keys=keys):
         return blob
     return encrypt(decrypt(blob, aad, keys=keys), aad, keys=keys)
+
+
+# --- the column type of encrypted fields (casework/encryption.py encrypts and decrypts) -------
+
+
+class Encrypted(TypeDecorator):
+    """A column that stores ``encrypt`` blobs (BYTEA/BLOB) of a value of type ``logical``.
+
+    The type only stores bytes: the ORM events of casework/encryption.py turn the plaintext
+    of a mapped attribute into a blob just before a flush (the associated data needs the row
+    id, which a type never sees) and back after a load. Anything else given to such a column
+    is refused, so plaintext can never reach the table by another path (a Core insert with a
+    name in it fails loudly instead of storing it). ``logical`` keeps what the value is (its
+    kind and maximum length) for validation and the API.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, logical):
+        super().__init__()
+        self.logical = logical
+
+    def process_bind_param(self, value, dialect):
+        if value is None or isinstance(value, bytes):
+            return value
+        raise TypeError("an encrypted column takes an encrypted blob or None, not plaintext")
+
+    def __repr__(self) -> str:
+        return f"Encrypted({self.logical!r})"
+
+
+def logical_type(column):
+    """The type of the value a column holds (the plaintext's, for an encrypted column)."""
+    return column.type.logical if isinstance(column.type, Encrypted) else column.type

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import DateTime, ForeignKey, TypeDecorator, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
+from . import encryption  # noqa: F401  (encrypts the fields at rest of every model)
+
 if TYPE_CHECKING:
     from .survivors.models import Survivor
 

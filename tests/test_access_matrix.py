@@ -38,6 +38,8 @@ from casework.access.fields import field_specs
 from casework.access.models import BreakGlassGrant
 from casework.access.policy import READ, RELATIONSHIPS, TIERS, WRITE, permissions
 from casework.auth.models import ROLES, User
+from casework.crypto import Encrypted
+from casework.encryption import decrypt_row, encrypt_value
 from casework.extensions import db, limiter
 from casework.programmes.models import Programme, survivor_programmes
 from casework.survivors.labels import FIELD_LABELS
@@ -223,6 +225,7 @@ def new_values(world) -> dict[str, tuple[object, object]]:
         "updated_at": (forged_time, None),
         "case_number": ("CW-2026-999999", None),
         "closed_at": (forged_time, None),
+        "erased_at": (forged_time, None),  # set only by erasure (tests/test_retention.py)
         "closure_reason": ("Forged closure reason", None),
         "age_band": ("50+", None),
         "status": ("FollowUp", "FollowUp"),
@@ -281,7 +284,8 @@ class World:
                 select(survivor_programmes.c.programme_id)
                 .where(survivor_programmes.c.survivor_id == sid)))
             db.session.rollback()
-        return {**row, "collaborator_ids": collaborators, "programme_ids": programmes}
+            values = decrypt_row(table, row)  # identifying fields are stored encrypted
+        return {**values, "collaborator_ids": collaborators, "programme_ids": programmes}
 
     def restore(self, snap: dict) -> None:
         table = Survivor.__table__
@@ -289,6 +293,9 @@ class World:
         columns = {k: v for k, v in snap.items()
                    if k not in ("id", "collaborator_ids", "programme_ids")}
         with self.app.app_context():
+            columns = {k: encrypt_value(table, k, sid, v)
+                       if isinstance(table.c[k].type, Encrypted) else v
+                       for k, v in columns.items()}
             # Core UPDATE with every column given: no onupdate default sneaks in.
             db.session.execute(update(table).where(table.c.id == sid).values(**columns))
             db.session.execute(delete(survivor_collaborators)
@@ -357,7 +364,8 @@ def world(app):
     with app.app_context():
         table = Survivor.__table__
         db.session.execute(update(table).where(table.c.id == w.sid).values(
-            closure_reason=CLOSURE_REASON, closed_at=datetime(2026, 3, 1, 12, tzinfo=UTC)))
+            closure_reason=encrypt_value(table, "closure_reason", w.sid, CLOSURE_REASON),
+            closed_at=datetime(2026, 3, 1, 12, tzinfo=UTC)))
         db.session.commit()
     for key, user in w.users.items():
         w.web[key] = login_web(app, user)

@@ -29,6 +29,7 @@ from casework.counselling.models import (
     CounsellingSession,
     engagement_co_counsellors,
 )
+from casework.encryption import decrypt_row
 from casework.extensions import db, limiter
 from casework.survivors.models import Survivor
 from tests.conftest import Factory, _empty_all_tables, login_api, login_web
@@ -684,8 +685,8 @@ def test_demo_seeds_engagements_and_sessions(app, make):
         counts = db.session.execute(select(CounsellingSession.engagement_id, func.count())
                                     .group_by(CounsellingSession.engagement_id)).all()
         assert len(counts) == 5 and all(2 <= n <= 6 for _e, n in counts)
-        notes = db.session.scalars(select(CounsellingSession.notes)
-                                   .where(CounsellingSession.notes.is_not(None))).all()
+        notes = [s.notes for s in db.session.scalars(
+            select(CounsellingSession).where(CounsellingSession.notes.is_not(None)))]
         assert notes and all(n.startswith("Synthetic demo note") for n in notes)
 
 
@@ -1027,7 +1028,9 @@ def check_api_write(world, ctx, model_key, name):
             if name == "co_counsellor_ids":
                 assert after["co"] == stored, where
             else:
-                assert after[model_key][name] == stored, where
+                table = (CounsellingSession if model_key == "session"
+                         else CounsellingEngagement).__table__
+                assert decrypt_row(table, after[model_key], world.app)[name] == stored, where
         else:
             assert response.status_code == 403, f"{where}: {response.status_code}"
             assert response.json["fields"] == [name], where

@@ -208,7 +208,8 @@ def test_mail_settings_from_the_environment(monkeypatch):
     assert settings["MAIL_BACKEND"] == "locmem"
     monkeypatch.delenv("CASEWORK_MAIL_USE_TLS")
     assert load_config("test")["MAIL_USE_TLS"] is False
-    assert load_config("production", {"SECRET_KEY": "x", "DATA_KEYS": "{}"})[
+    assert load_config("production", {"SECRET_KEY": "x", "DATA_KEYS": "{}",
+                                      "BLIND_INDEX_KEY": "x"})[
         "MAIL_BACKEND"] == "smtp"
 
 

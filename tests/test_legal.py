@@ -24,6 +24,7 @@ from casework.access.fields import field_specs
 from casework.access.policy import READ, WRITE, permissions
 from casework.audit.models import AuditEvent
 from casework.auth.models import User
+from casework.encryption import decrypt_row
 from casework.extensions import db, limiter
 from casework.legal import service as legal
 from casework.legal.models import LegalHearing, LegalMatter
@@ -774,7 +775,8 @@ def check_api_write(world, ctx, model_key, name):
             assert after == before, where
         elif model_key == "matter":
             assert response.status_code == 200, f"{where}: {response.text[:300]}"
-            assert after["matter"][name] == stored, where
+            matter = decrypt_row(LegalMatter.__table__, after["matter"], world.app)
+            assert matter[name] == stored, where
         else:
             assert response.status_code == 201, f"{where}: {response.text[:300]}"
             assert response.json[name] == body[name], where

@@ -486,6 +486,7 @@ def test_the_setting_is_read_from_the_environment(monkeypatch):
         monkeypatch.delenv(name)
     monkeypatch.setenv("CASEWORK_SECRET_KEY", "s" * 48)
     monkeypatch.setenv("CASEWORK_DATA_KEYS", '{"k": "' + "A" * 43 + '="}')
+    monkeypatch.setenv("CASEWORK_BLIND_INDEX_KEY", "A" * 43 + "=")
     assert load_config("production")["MFA_REQUIRED_ROLES"] == ("supervisor", "admin")
     assert load_config("test")["MFA_REQUIRED_ROLES"] == ()
     for value, expected in (("", ()), (" ", ()), ("all", ROLES),

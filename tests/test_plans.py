@@ -18,6 +18,7 @@ from casework.access.fields import field_specs
 from casework.access.policy import READ, WRITE, permissions
 from casework.auth.models import User
 from casework.auth.service import deactivate_user
+from casework.encryption import decrypt_row, encrypt_value
 from casework.extensions import db, limiter
 from casework.plans import service
 from casework.plans.models import PlanItem
@@ -48,7 +49,8 @@ def bulk_items(app, sid, assignee_id, count: int, **fields) -> list[uuid.UUID]:
     with app.app_context():
         db.session.execute(insert(PlanItem), [
             {"id": i, "survivor_id": sid, "assignee_id": assignee_id, "type": "Health",
-             "objective": f"Bulk objective {n}", "due_on": day(-5 - n % 20), **fields}
+             "objective": encrypt_value(PlanItem.__table__, "objective", i, f"Bulk objective {n}"),
+             "due_on": day(-5 - n % 20), **fields}
             for n, i in enumerate(ids)])
         db.session.commit()
     return ids
@@ -59,7 +61,7 @@ def row(app, item_id) -> dict:
     with app.app_context():
         found = db.session.execute(select(table).where(table.c.id == item_id)).mappings().one()
         db.session.rollback()
-        return dict(found)
+        return decrypt_row(table, found)
 
 
 def snapshot(app) -> list[dict]:
@@ -613,7 +615,8 @@ class TestMatrix:
                 assert response.status_code == 404, where
             elif name in ctx.writable:
                 assert response.status_code == 200, (where, response.json)
-                assert after[world.open][name] == stored, where
+                item = decrypt_row(PlanItem.__table__, after[world.open], world.app)
+                assert item[name] == stored, where
             else:
                 assert response.status_code == 403, (where, response.status_code)
                 assert response.json["fields"] == [name], where

@@ -409,7 +409,7 @@ def funded(app, people):
 def test_survivor_programmes_round_trip_through_the_form(app, make, people, funded):
     cw = make.user("caseworker", team="North")
     page = login_web(app, cw)
-    new = page.get("/survivors/new").text
+    new = page.get("/survivors/new?step=form").text
     assert _label_for(new, "programme_ids")
     assert 'name="programme_ids"' in new and "Safe Futures (demo)" in new
     created = page.post_form("/survivors/new", {

@@ -24,7 +24,7 @@ def _survivor(app, survivor_id) -> Survivor:
 def test_register_through_the_page(app, make):
     cw = make.user("caseworker")
     web = login_web(app, cw)
-    form = web.get("/survivors/new")
+    form = web.get("/survivors/new?step=form")
     assert form.status_code == 200
     assert 'name="narrative"' in form.text and 'name="case_number"' not in form.text
     response = web.post_form("/survivors/new", {

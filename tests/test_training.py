@@ -20,6 +20,7 @@ import casework.models  # noqa: F401  (every model mapped before field_specs ins
 from casework.access.fields import field_specs
 from casework.access.policy import READ, WRITE, permissions
 from casework.auth.models import User
+from casework.encryption import decrypt_row
 from casework.extensions import db, limiter
 from casework.referrals.models import Partner
 from casework.survivors.models import Survivor
@@ -74,7 +75,7 @@ def row(app, model, record_id) -> dict:
     with app.app_context():
         found = db.session.execute(select(table).where(table.c.id == record_id)).mappings().one()
         db.session.rollback()
-        return dict(found)
+        return decrypt_row(table, found)
 
 
 def snapshot(app) -> dict:

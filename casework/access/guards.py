@@ -329,6 +329,16 @@ ACTIONS = {
     and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
     "closure.decide": lambda user, obj: user.role == "supervisor"
     and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
+    # Erasure on request and subject access (obj: the survivor, or one of their records): the
+    # assigned caseworker records the survivor's request, the team's supervisor decides; both
+    # download the deletion certificate and produce the survivor's own data export.
+    "erasure.request": lambda user, obj: user.role == "caseworker"
+    and relationship(user, _owning_survivor(obj)) == "assigned",
+    "erasure.decide": lambda user, obj: user.role == "supervisor"
+    and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
+    "erasure.certificate": lambda user, obj: _can_see_access_log(user, _owning_survivor(obj)),
+    "survivor.subject_access": lambda user, obj: _can_see_access_log(user,
+                                                                     _owning_survivor(obj)),
     # Reference data about organisations, not survivors (partners, shelters and their beds,
     # training programmes): staff read it, admins keep it.
     "reference.read": _reads_reference,

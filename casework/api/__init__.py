@@ -43,6 +43,7 @@ API_MODULES = (
     "casework.supervision.api",
     "casework.programmes.api",
     "casework.reports.api",
+    "casework.retention.api",
 )
 
 

@@ -11,7 +11,7 @@ from datetime import UTC
 from marshmallow import Schema, fields, validate
 from sqlalchemy import JSON, Boolean, Date, Integer, String, Text, Uuid
 
-from .. import vocab
+from .. import crypto, vocab
 from ..access.fields import field_specs
 from ..models_base import UTCDateTime
 
@@ -46,7 +46,7 @@ def _field_for(model, name: str, spec, overrides: dict):
     if name in overrides:
         return overrides[name]
     column = model.__table__.columns.get(name)
-    column_type = column.type if column is not None else None
+    column_type = crypto.logical_type(column) if column is not None else None
     options: dict = {"dump_only": spec.read_only,
                      "metadata": {"description": f"Tier: {spec.tier}."}}
     enum = list(vocab.resolve(spec.vocab).values) if spec.vocab else None

@@ -13,6 +13,7 @@ ACTION_LABELS = {
     "survivor.break_glass": _l("Opened identifying details (break-glass)"),
     "survivor.access_log_viewed": _l("Looked at the access log"),
     "survivor.write_denied": _l("Was refused a change"),
+    "survivor.duplicate_search": _l("Looked for possible duplicates before registering"),
     "auth.login": _l("Logged in"),
     "auth.login_failed": _l("Failed to log in"),
     "auth.login_throttled": _l("Login refused: too many attempts"),
@@ -91,6 +92,15 @@ ACTION_LABELS = {
     "digest.sent": _l("Was sent the daily digest email"),
     "backup.created": _l("Made an encrypted backup of the database"),
     "backup.restored": _l("Restored the database from a backup"),
+    "keys.rotated": _l("Re-encrypted the stored data under the newest key"),
+    "erasure.requested": _l("Recorded the survivor's request to be erased"),
+    "erasure.viewed": _l("Looked at an erasure request"),
+    "erasure.refused": _l("Refused the request to erase the survivor"),
+    "erasure.certificate_downloaded": _l("Downloaded the deletion certificate"),
+    "survivor.erased": _l("Erased the survivor's identifying data"),
+    "survivor.subject_access_export": _l("Made the survivor's own data export"),
+    "retention.run": _l("Ran the retention rules"),
+    "retention.dry_run": _l("Listed the cases the retention rules would anonymise"),
 }
 
 

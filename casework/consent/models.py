@@ -2,7 +2,9 @@
 
 Records are append-only: a withdrawal is a new record pointing at the grant it withdraws.
 The database refuses to change them (triggers below) and to delete them unless their survivor
-is being erased with them (the ``ON DELETE CASCADE`` of a retention run).
+is being erased with them (the ``ON DELETE CASCADE`` of a retention run). One change is
+allowed: once the survivor is erased (``survivors.erased_at`` set, casework/retention), the
+free text of their consents (interpreter, notes) may be cleared, and nothing else.
 """
 
 from __future__ import annotations
@@ -150,9 +152,25 @@ class Consent(UUIDPrimaryKey, SurvivorOwned, db.Model):
 # --- append-only, enforced by the database ---------------------------------------------------
 # The same statements must be in the migration that creates these tables.
 _ERASED = "NOT EXISTS (SELECT 1 FROM survivors WHERE survivors.id = OLD.survivor_id)"
+# An erased survivor's consents may have their free text cleared (casework/retention).
+_SURVIVOR_ERASED = ("EXISTS (SELECT 1 FROM survivors WHERE survivors.id = OLD.survivor_id"
+                    " AND survivors.erased_at IS NOT NULL)")
+_KEPT_COLUMNS = ("id", "survivor_id", "purpose", "partner_id", "scope", "status", "method",
+                 "language", "form_id", "form_version", "form_language", "form_sha256",
+                 "expires_on", "withdraws_id", "recorded_by", "recorded_at")
+_CLEARING_FREE_TEXT = (f"{_SURVIVOR_ERASED} AND NEW.interpreter IS NULL AND NEW.notes IS NULL"
+                       " AND " + " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _KEPT_COLUMNS))
+# Key rotation (`flask keys rotate`, casework/encryption.py) re-encrypts the free text: a new
+# ciphertext of the same fields, nothing else changed and no value added or removed.
+_SAME_PRESENCE = ("(NEW.interpreter IS NULL) = (OLD.interpreter IS NULL)"
+                  " AND (NEW.notes IS NULL) = (OLD.notes IS NULL)")
+_REENCRYPTING = (f"{_SAME_PRESENCE} AND typeof(NEW.interpreter) IN ('blob', 'null')"
+                 " AND typeof(NEW.notes) IN ('blob', 'null') AND "
+                 + " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _KEPT_COLUMNS))
 APPEND_ONLY_DDL = {
     "sqlite": [
-        """CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
+        f"""CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents
+           WHEN NOT ({_CLEARING_FREE_TEXT}) AND NOT ({_REENCRYPTING})
            BEGIN SELECT RAISE(ABORT, 'consents is append-only'); END""",
         """CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents
            WHEN EXISTS (SELECT 1 FROM survivors WHERE survivors.id = OLD.survivor_id)
@@ -165,6 +183,17 @@ APPEND_ONLY_DDL = {
            BEGIN
              IF TG_OP = 'DELETE' THEN
                IF {_ERASED} THEN RETURN OLD; END IF;
+             ELSIF TG_TABLE_NAME = 'consents' THEN
+               IF {_SURVIVOR_ERASED} AND NEW.interpreter IS NULL AND NEW.notes IS NULL
+                  AND (to_jsonb(NEW) - 'interpreter' - 'notes')
+                      = (to_jsonb(OLD) - 'interpreter' - 'notes') THEN
+                 RETURN NEW;
+               END IF;
+               IF {_SAME_PRESENCE}
+                  AND (to_jsonb(NEW) - 'interpreter' - 'notes')
+                      = (to_jsonb(OLD) - 'interpreter' - 'notes') THEN
+                 RETURN NEW;
+               END IF;
              END IF;
              RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only';
            END; $$ LANGUAGE plpgsql""",

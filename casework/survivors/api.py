@@ -12,6 +12,7 @@ from ..access import present
 from ..api.errors import problem
 from ..api.io import invalid as _write_errors
 from ..api.io import json_object as _json_object
+from ..api.io import request_body
 from ..api.pagination import InvalidCursor, PageArgs
 from ..api.schemas import UTCTimestamp, model_schema
 from . import service
@@ -99,6 +100,48 @@ class Survivors(MethodView):
         except service.ValidationFailed as exc:
             return _write_errors(exc)
         return service.record_view(current_user, survivor)
+
+
+class DuplicateResult(Schema):
+    matches = fields.List(fields.Dict(), metadata={
+        "description": "Possible duplicates the caller may see: their readable fields."})
+    other_matches = fields.Integer(metadata={
+        "description": "Possible duplicates outside the caller's scope (ask a supervisor)."})
+
+
+@blp.route("/duplicates", methods=["POST"])
+@blp.doc(**request_body({"type": "object", "properties": {
+    name: {"type": ["string", "null"], **({"format": "date"} if name == "date_of_birth" else {})}
+    for name in service.DUPLICATE_FIELDS}}))
+@blp.response(200, DuplicateResult)
+@blp.alt_response(422, schema="Problem", description="Invalid fields")
+def duplicates():
+    """Search-before-create: possible duplicates of a survivor about to be registered,
+    matched on blind indexes of names (also by sound), birth date and phone."""
+    data = _json_object()
+    try:
+        in_scope, others = service.possible_duplicates(current_user, data)
+    except service.ValidationFailed as exc:
+        return _write_errors(exc)
+    return {"matches": [present(current_user, s) for s in in_scope], "other_matches": others}
+
+
+@blp.route("/matches", methods=["GET"])
+@blp.doc(parameters=[{"in": "query", "name": name, "schema": {"type": "string"}}
+                     for name in service.DUPLICATE_FIELDS])
+@blp.response(200, DuplicateResult)
+@blp.alt_response(422, schema="Problem", description="Invalid fields")
+def matches():
+    """The same search as ``POST /survivors/duplicates`` (API.md), with the values in the query
+    string; prefer the POST, which keeps names out of URLs and server logs."""
+    from flask import request
+
+    data = {name: value for name, value in request.args.items()}
+    try:
+        in_scope, others = service.possible_duplicates(current_user, data)
+    except service.ValidationFailed as exc:
+        return _write_errors(exc)
+    return {"matches": [present(current_user, s) for s in in_scope], "other_matches": others}
 
 
 @blp.route("/<uuid:survivor_id>")

@@ -69,6 +69,11 @@ class Survivor(UUIDPrimaryKey, Timestamps, db.Model):
     )
     # Free text may name people: it is sensitive, like the narrative.
     closure_reason: Mapped[str | None] = mapped_column(Text, info={**SENSITIVE, "read_only": True})
+    # Set when the survivor's identifying data and free text were destroyed (erasure on
+    # request, or the retention run): the anonymous record stays for statistics.
+    erased_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, info={**OPERATIONAL, "read_only": True}
+    )
 
     # --- demographic
     gender: Mapped[str | None] = mapped_column(

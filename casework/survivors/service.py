@@ -13,13 +13,14 @@ from sqlalchemy import Select, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import access, audit, vocab
+from .. import access, audit, crypto, vocab
 from ..access.fields import field_specs
 from ..access.models import BreakGlassGrant
 from ..audit.models import AuditEvent
 from ..auth.models import User
 from ..extensions import db
 from ..programmes.models import Programme
+from . import search
 from .models import CLOSED_STATUSES, CaseNumberCounter, Survivor
 
 MAX_TEXT = {"address": 500, "narrative": 20000, "risk_notes": 5000, "closure_reason": 2000}
@@ -49,7 +50,7 @@ class Conflict(ValueError):
 
 def _max_length(name: str) -> int | None:
     column = Survivor.__table__.columns.get(name)
-    length = getattr(column.type, "length", None) if column is not None else None
+    length = getattr(crypto.logical_type(column), "length", None) if column is not None else None
     return length or MAX_TEXT.get(name)
 
 
@@ -394,6 +395,7 @@ def create(user, data: dict) -> Survivor:
     changed = _apply(survivor, clean)
     db.session.add(survivor)
     db.session.flush()
+    search.reindex(survivor)
     audit.record(user, "survivor.created", survivor,
                  fields=sorted({*changed, "case_number", "status", "lead_caseworker_id"}))
     return survivor
@@ -410,6 +412,8 @@ def update_record(user, survivor: Survivor, data: dict) -> list[str]:
         if lead.team_id != user.team_id:
             raise ValidationFailed({"lead_caseworker_id": [_l("Choose a caseworker of your team.")]})
     changed = _apply(survivor, clean)
+    if set(changed) & set(search.INDEXED_FIELDS):
+        search.reindex(survivor)
     if changed:
         survivor.updated_at = datetime.now(UTC)
         access.forget(survivor)
@@ -479,6 +483,32 @@ def access_log(user, survivor: Survivor, limit: int = 200) -> list[AuditEvent]:
     ))
     audit.record(user, "survivor.access_log_viewed", survivor)
     return events
+
+
+# --- search-before-create ------------------------------------------------------------------------
+
+DUPLICATE_FIELDS = ("first_name", "last_name", "known_as", "date_of_birth", "phone")
+
+
+def possible_duplicates(user, data: dict) -> tuple[list[Survivor], int]:
+    """Survivors that may be the person about to be registered: those ``user`` may see
+    (in scope), and how many others there are (never which). Matched through the blind
+    indexes of casework/survivors/search.py, without decrypting the table. Audited without
+    the searched values."""
+    access.require(user, "survivor.create")
+    unknown = set(data) - set(DUPLICATE_FIELDS)
+    if unknown:
+        raise ValidationFailed({name: [_l("Unknown field.")] for name in sorted(unknown)})
+    clean = validate({name: value for name, value in data.items() if value not in (None, "")})
+    ids = search.matching_ids(clean)
+    in_scope: list[Survivor] = []
+    if ids:
+        in_scope = list(db.session.scalars(
+            select(Survivor).where(Survivor.id.in_(ids), access.scope_clause(user))))
+        order = {sid: n for n, sid in enumerate(ids)}
+        in_scope.sort(key=lambda s: order[s.id])
+    audit.record(user, "survivor.duplicate_search", None, fields=sorted(clean))
+    return in_scope, len(ids) - len(in_scope)
 
 
 def count_in_scope(user) -> int:

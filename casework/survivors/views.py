@@ -95,6 +95,10 @@ def caseload():
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     access.require(current_user, "survivor.create")
+    if request.method == "GET" and request.args.get("step") != "form":
+        return _duplicate_check_page({}, None)
+    # From the duplicate check: the full form, filled with what was typed there, not saved.
+    prefill = request.method == "POST" and request.form.get("step") == "prefill"
     writable = access.writable_fields(current_user, Survivor)
     form = SurvivorForm(writable=writable, staff_choices=_staff_choices(current_user, None))
     if request.method == "GET":
@@ -102,6 +106,9 @@ def new():
             form.lead_caseworker_id.data = str(current_user.id)
         if "status" in form:
             form.status.data = "Active"
+    if prefill:
+        return render_template("survivors/form.html", form=form, survivor=None,
+                               groups=_form_groups(form))
     if form.validate_on_submit():
         try:
             survivor = service.create(current_user, form.changes())
@@ -113,6 +120,38 @@ def new():
     status = 422 if form.errors else 200
     return render_template("survivors/form.html", form=form, survivor=None,
                            groups=_form_groups(form)), status
+
+
+def _duplicate_check_page(typed: dict, result, status: int = 200, errors=None):
+    """Step one of registering: names, birth date, phone; then the possible duplicates."""
+    readable = access.writable_fields(current_user, Survivor)
+    fields = [name for name in service.DUPLICATE_FIELDS if name in readable]
+    matches = None
+    if result is not None:
+        in_scope, others = result
+        matches = {"shown": [access.present(current_user, s) for s in in_scope],
+                   "others": others}
+    return render_template("survivors/duplicates.html", fields=fields, typed=typed,
+                           labels=FIELD_LABELS, matches=matches, errors=errors or {}), status
+
+
+@bp.route("/new/check", methods=["POST"])
+def check_duplicates():
+    access.require(current_user, "survivor.create")
+    from flask_wtf.csrf import validate_csrf
+    from wtforms import ValidationError
+
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        abort(400)
+    typed = {name: request.form.get(name, "").strip() for name in service.DUPLICATE_FIELDS}
+    try:
+        result = service.possible_duplicates(
+            current_user, {k: v for k, v in typed.items() if v})
+    except service.ValidationFailed as exc:
+        return _duplicate_check_page(typed, None, 422, exc.errors)
+    return _duplicate_check_page(typed, result)
 
 
 @bp.route("/<uuid:survivor_id>")
