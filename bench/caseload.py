@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 CACHE = ROOT / ".bench-cache"
 PG_ADMIN = os.environ.get("CASEWORK_BENCH_PG_ADMIN",
                           "postgresql://postgres@127.0.0.1:5432/postgres")
-SEED_VERSION = 3  # bump when the schema or the seed changes
+SEED_VERSION = 4  # bump when the schema or the seed changes
 BATCH = 5_000
 PASSWORD = "bench-password-123"
 GROWTH_GOAL = 1.3

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 CACHE = ROOT / ".bench-cache"
 PG_ADMIN = os.environ.get("CASEWORK_BENCH_PG_ADMIN",
                           "postgresql://postgres@127.0.0.1:5432/postgres")
-SEED_VERSION = 1  # bump when the schema or the seed changes
+SEED_VERSION = 2  # bump when the schema or the seed changes
 RECORDS_PER_SURVIVOR = 10
 GOAL = 1.5
 PERIOD = (date(2025, 1, 1), date(2025, 12, 31))
