@@ -178,6 +178,11 @@ def test_erasure_through_the_pages_leaves_the_name_nowhere(app, team):
         survivor = db.session.get(Survivor, sid)
         assert survivor.erased_at is not None and survivor.first_name is None
         assert survivor.case_number.startswith("CW-") and survivor.gender == "Feminine"
+        # Not even the keyed digests of the name, birth date or phone remain.
+        from casework.survivors.search import SurvivorSearchKey
+
+        assert db.session.scalars(select(SurvivorSearchKey).where(
+            SurvivorSearchKey.survivor_id == sid)).all() == []
     # The statistics keep counting the survivor and their services.
     assert _counts(app, sid) == before
     assert "survivor.erased" in _actions(app)

@@ -52,6 +52,8 @@ _SEPARATORS = re.compile(r"[\W_]+", re.UNICODE)
 
 class SurvivorSearchKey(UUIDPrimaryKey, db.Model):
     __tablename__ = "survivor_search_keys"
+    # Keyed digests of names, birth date and phone: erasure deletes them with the names.
+    __erasure__ = "delete"
     __table_args__ = (Index("ix_survivor_search_keys_kind_digest", "kind", "digest"),)
 
     survivor_id: Mapped[uuid.UUID] = mapped_column(
