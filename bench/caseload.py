@@ -218,8 +218,14 @@ def captured_page_sql(app, client, url: str):
         assert response.status_code == 200, response.status_code
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+    # One transaction for the replay: the request's own BEGINs (SQLite: BEGIN IMMEDIATE; the
+    # server-side session store opens one of its own at the request's edges) are folded into
+    # the replay's single BEGIN.
     statements = [(sql, params, many) for sql, params, many in captured
-                  if sql.strip().upper() not in ("COMMIT", "ROLLBACK")]
+                  if sql.strip().upper() not in ("COMMIT", "ROLLBACK")
+                  and not sql.strip().upper().startswith("BEGIN")]
+    begin = "BEGIN IMMEDIATE" if any(sql.strip().upper().startswith("BEGIN")
+                                     for sql, _p, _m in captured) else None
     raw = None
 
     def run():
@@ -228,6 +234,8 @@ def captured_page_sql(app, client, url: str):
             with app.app_context():
                 raw = db.engine.raw_connection()
         cursor = raw.cursor()
+        if begin:
+            cursor.execute(begin)
         for sql, params, many in statements:
             if many:
                 cursor.executemany(sql, params)
