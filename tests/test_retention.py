@@ -378,9 +378,13 @@ def test_subject_access_json_and_pdf(app, team, make):
     assert FIRST in body and "Who looked at or changed your data" in body
     assert _actions(app).count("survivor.subject_access_export") == 3
 
-    # The team's supervisor may produce it; another team's supervisor and a counsellor not.
-    assert login_api(app, team["sup"]).get(
-        f"/api/v1/survivors/{sid}/subject-access").status_code == 200
+    # The team's supervisor may produce it once they have broken the glass (it carries the
+    # survivor's names); another team's supervisor and a counsellor not.
+    sup_api = login_api(app, team["sup"])
+    assert sup_api.get(f"/api/v1/survivors/{sid}/subject-access").status_code == 403
+    assert sup_api.post(f"/api/v1/survivors/{sid}/break-glass", json={
+        "reason": "The survivor asked us for everything we hold."}).status_code == 200
+    assert sup_api.get(f"/api/v1/survivors/{sid}/subject-access").status_code == 200
     assert login_api(app, team["other_sup"]).get(
         f"/api/v1/survivors/{sid}/subject-access").status_code == 404
     outsider = make.user("caseworker", team="North")

@@ -337,8 +337,8 @@ ACTIONS = {
     "erasure.decide": lambda user, obj: user.role == "supervisor"
     and (obj is None or relationship(user, _owning_survivor(obj)) == "team"),
     "erasure.certificate": lambda user, obj: _can_see_access_log(user, _owning_survivor(obj)),
-    "survivor.subject_access": lambda user, obj: _can_see_access_log(user,
-                                                                     _owning_survivor(obj)),
+    "survivor.subject_access": lambda user, obj: _can_export_own_data(user,
+                                                                      _owning_survivor(obj)),
     # Reference data about organisations, not survivors (partners, shelters and their beds,
     # training programmes): staff read it, admins keep it.
     "reference.read": _reads_reference,
@@ -361,6 +361,16 @@ ACTIONS = {
     "reports.write": lambda user, _: user.role == "supervisor",
     "reports.htcds_export": lambda user, _: user.role == "supervisor",
 }
+
+
+def _can_export_own_data(user, survivor) -> bool:
+    """The survivor's own data carries their identifying fields: only someone the policy lets
+    read those (the assigned caseworker; a team supervisor once they have broken the glass)."""
+    if survivor is None or not _can_see_access_log(user, survivor):
+        return False
+    from .fields import fields_in_tier
+
+    return set(fields_in_tier(type(survivor), "identifying")) <= readable_fields(user, survivor)
 
 
 def _reads_report(user, report) -> bool:
