@@ -106,7 +106,7 @@ class Scope:
     def end(self) -> date:
         """The last day of the period."""
         last = self.period.last
-        return _next_month(last) - timedelta(days=1)
+        return next_month(last) - timedelta(days=1)
 
 
 @dataclass
@@ -116,7 +116,7 @@ class Built:
     excluded_survivors: int
 
 
-def _next_month(day: date) -> date:
+def next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
@@ -156,7 +156,7 @@ def _greatest(a, b):
 # --- who counts -------------------------------------------------------------------------------
 
 
-def _opted_out():
+def opted_out():
     """SQL condition on Survivor: their latest anonymised-statistics decision says no."""
     later = aliased(Consent)
     return exists().where(
@@ -179,7 +179,7 @@ def _in_programme(programme_id):
 
 def counted_survivors(scope: Scope):
     """The ids of the survivors whose services count (programme, consent)."""
-    return select(Survivor.id).where(_in_programme(scope.programme_id), not_(_opted_out()))
+    return select(Survivor.id).where(_in_programme(scope.programme_id), not_(opted_out()))
 
 
 def _served(scope: Scope):
@@ -209,7 +209,7 @@ def build(scope: Scope) -> Built:
     links = [Link.totals(SERVED_BY_AGE_GENDER, SERVED_BY_REGION)]
     excluded = db.session.scalar(
         select(func.count()).select_from(Survivor)
-        .where(_in_programme(scope.programme_id), _opted_out())) or 0
+        .where(_in_programme(scope.programme_id), opted_out())) or 0
     return Built(tables, links, excluded)
 
 
@@ -330,7 +330,7 @@ def _shelter_nights(scope: Scope, counted) -> Table:
     # columns of a VALUES list).
     month_table = union_all(*(
         select(literal(m, Date).label("month_start"),
-               literal(_next_month(m), Date).label("month_next"))
+               literal(next_month(m), Date).label("month_next"))
         for m in months)).subquery("months")
     stay_end = func.coalesce(Placement.discharged_on, scope.end + timedelta(days=1))
     first = _greatest(Placement.admitted_on, month_table.c.month_start)

@@ -16,7 +16,7 @@ from .. import access, audit
 from ..extensions import db
 from ..survivors.models import Survivor
 from . import deidentify
-from .builder import _opted_out
+from .builder import opted_out
 from .service import threshold
 
 
@@ -34,7 +34,7 @@ def htcds_export(user) -> Export:
     rows = db.session.execute(
         select(Survivor.age_band, Survivor.gender, Survivor.citizenship,
                Survivor.exploitation_types, Survivor.intake_date)
-        .where(access.scope_clause(user), not_(_opted_out()))
+        .where(access.scope_clause(user), not_(opted_out()))
     ).all()
     records = [
         deidentify.SurvivorRecord(

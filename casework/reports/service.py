@@ -10,7 +10,7 @@ explanations, when together they would reveal a suppressed figure.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -21,7 +21,7 @@ from .. import access, audit
 from ..extensions import db
 from ..programmes.models import Programme, programme_donors
 from . import disclosure
-from .builder import Scope, build
+from .builder import Scope, build, next_month
 from .models import Report
 
 # The longest period one report may cover (its tables grow with the months).
@@ -103,7 +103,7 @@ def _period(period_start, period_end) -> disclosure.Period:
                                      "of a month.")]
     if not isinstance(period_end, date):
         errors["period_end"] = [_l("Give the last day of the last month.")]
-    elif (period_end + _one_day()).day != 1:
+    elif (period_end + timedelta(days=1)).day != 1:
         errors["period_end"] = [_l("A report covers whole months: end on the last day of a "
                                    "month.")]
     if errors:
@@ -111,7 +111,7 @@ def _period(period_start, period_end) -> disclosure.Period:
     if period_end < period_start:
         raise ValidationFailed({"period_end": [_l("The period ends before it starts.")]})
     today = date.today()
-    if period_end > date(today.year + today.month // 12, today.month % 12 + 1, 1) - _one_day():
+    if period_end > next_month(today) - timedelta(days=1):
         raise ValidationFailed({"period_end": [_l("The period may not end after this month.")]})
     period = disclosure.Period(period_start, period_end)
     first, last = period.span
@@ -119,12 +119,6 @@ def _period(period_start, period_end) -> disclosure.Period:
         raise ValidationFailed({"period_end": [
             _l("A report covers at most %(n)d months.", n=MAX_MONTHS)]})
     return period
-
-
-def _one_day():
-    from datetime import timedelta
-
-    return timedelta(days=1)
 
 
 def _programme(programme_id) -> Programme | None:
