@@ -18,6 +18,7 @@ from casework.extensions import db
 from casework.programmes.models import Programme
 from casework.reports import render
 from casework.reports.models import Report
+from casework.spreadsheets import neutralise
 from casework.web import DONOR_ENDPOINTS
 from tests.conftest import login_web
 
@@ -407,7 +408,7 @@ def test_charts_leave_out_totals_rates_and_single_figures(app):
     ("\tx", "'\tx"), ("\rx", "'\rx"), ("<11", "<11"), (12, "12"), (0, "0"), ("a=b", "a=b"),
 ])
 def test_neutralise(cell, expected):
-    assert render.neutralise(cell) == expected
+    assert neutralise(cell) == expected
 
 
 def test_supervisor_deletes_a_draft_but_not_a_published_report(app, people):

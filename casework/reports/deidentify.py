@@ -110,6 +110,7 @@ from functools import cache
 from typing import IO, Any
 
 from .. import regions, vocab
+from ..spreadsheets import neutralise
 
 DEFAULT_K = 11
 DEFAULT_MAX_SUPPRESSION = 0.05
@@ -586,15 +587,6 @@ class _Specialiser:
                 return dict(self.size)
             _, column, below, node = best
             self._move(column, node, below)
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: str) -> str:
-    """Prefix an apostrophe to a cell a spreadsheet could read as a formula (OWASP CSV
-    injection): one starting with =, +, -, @, tab or carriage return."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
 
 
 def write_csv(result: Result, fileobj: IO[str]) -> None:

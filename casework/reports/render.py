@@ -37,7 +37,12 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from pygal.style import Style
 
-TOTAL = "Total"  # the builder's label of a margin row and column
+from ..spreadsheets import neutralise
+from .builder import N_
+
+
+TOTAL = N_("Total")  # the builder's label of a margin row and column (disclosure.TOTAL)
+
 WEB_FONTS = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', Arial, sans-serif"
 PDF_FONTS = "'CW Sans', 'CW Arabic', 'CW Thai', 'CW Myanmar', 'CW Khmer'"
 # Okabe–Ito: told apart with every common colour-vision deficiency.
@@ -306,15 +311,6 @@ def report_pdf(report, locale: str) -> bytes:
 
 
 # --- CSV -----------------------------------------------------------------------------------------
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (OWASP "CSV injection")."""
-    text = "" if cell is None else str(cell)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
 
 def report_csv(report) -> str:
     """Long format, one block per table (blank line between blocks), with a header row:

@@ -65,13 +65,18 @@ def _apply_errors(form, exc: service.ValidationFailed) -> None:
             form.form_errors.extend(messages)
 
 
-@bp.route("/")
-def caseload():
-    filters = service.CaseloadFilters(
+def _caseload_filters() -> service.CaseloadFilters:
+    """The caseload's filters from the query string (the page and its CSV export)."""
+    return service.CaseloadFilters(
         status=request.args.get("status") or None,
         risk_level=request.args.get("risk_level") or None,
         case_number=(request.args.get("q") or "").strip()[:16] or None,
     )
+
+
+@bp.route("/")
+def caseload():
+    filters = _caseload_filters()
     readable = service.fields_readable_in_caseload(current_user)
     try:
         rows, next_cursor = service.caseload_page(
@@ -90,6 +95,18 @@ def caseload():
         risk_levels=vocab.RISK_LEVELS.choices(),
         labels=FIELD_LABELS,
     )
+
+
+@bp.route("/export.csv")
+def export_csv():
+    """The caseload with the page's filters as a CSV file: every survivor the user sees,
+    exactly the fields they may read of each."""
+    from flask import Response
+
+    filters = _caseload_filters()
+    body = service.export_caseload(current_user, filters)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=caseload.csv"})
 
 
 @bp.route("/new", methods=["GET", "POST"])
