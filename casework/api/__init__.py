@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import http
+
+from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
 from ..extensions import csrf
 from .schemas import ProblemSchema
+
+PROBLEM_JSON = "application/problem+json"
 
 
 class CaseworkApi(Api):
@@ -15,6 +21,32 @@ class CaseworkApi(Api):
     def _register_error_handlers(self):
         # The app's own handler answers problem+json for /api/ (casework/web.py).
         pass
+
+    def _register_responses(self):
+        """The error responses every operation may give, documented as what they are:
+        ``application/problem+json`` bodies (RFC 9457) of ``ProblemSchema``."""
+        for status in http.HTTPStatus:
+            if status < 400:
+                continue
+            response = {"description": status.phrase, "schema": self.ERROR_SCHEMA}
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "An error, as RFC 9457 problem details.",
+                    "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+class ProblemContentPlugin(BasePlugin):
+    """Documents every error response an operation declares (``alt_response(404, ...)``)
+    with the content type it is served with: ``application/problem+json``."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content") if isinstance(response, dict) else None
+                if str(status)[0] in "45" and content and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
 
 
 api = CaseworkApi(
@@ -49,6 +81,10 @@ API_MODULES = (
 
 def init_api(app: Flask) -> None:
     api.init_app(app)
+    if not any(isinstance(p, ProblemContentPlugin) for p in api.spec.plugins):
+        plugin = ProblemContentPlugin()
+        plugin.init_spec(api.spec)
+        api.spec.plugins.append(plugin)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/token"}
     )

@@ -48,14 +48,16 @@ def _field_for(model, name: str, spec, overrides: dict):
     column = model.__table__.columns.get(name)
     column_type = crypto.logical_type(column) if column is not None else None
     options: dict = {"dump_only": spec.read_only,
-                     "metadata": {"description": f"Tier: {spec.tier}."}}
+                     "metadata": {"description": f"Tier: {spec.tier}."},
+                     # A nullable column answers null until it is set (closed_at, ...).
+                     "allow_none": column is None or bool(column.nullable)}
     enum = list(vocab.resolve(spec.vocab).values) if spec.vocab else None
     if isinstance(column_type, Uuid):
         field = fields.UUID(**options)
     elif isinstance(column_type, UTCDateTime):
         field = UTCTimestamp(**options)
     elif isinstance(column_type, Date):
-        field = fields.Date(allow_none=True, **options)
+        field = fields.Date(**{**options, "allow_none": True})
     elif isinstance(column_type, Boolean):
         field = fields.Boolean(**options)
     elif isinstance(column_type, Integer):
@@ -70,7 +72,7 @@ def _field_for(model, name: str, spec, overrides: dict):
             validators.append(validate.OneOf(enum))
         elif length:
             validators.append(validate.Length(max=length))
-        field = fields.String(allow_none=True, validate=validators, **options)
+        field = fields.String(validate=validators, **{**options, "allow_none": True})
     else:  # pragma: no cover - a new column type needs a mapping here
         raise TypeError(f"no API field for {model.__name__}.{name} ({column_type!r})")
     return field
