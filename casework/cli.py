@@ -26,6 +26,9 @@ def register_cli(app: Flask) -> None:
     from .retention.cli import retention_group
 
     app.cli.add_command(retention_group)
+    from .imports.cli import import_group
+
+    app.cli.add_command(import_group)
 
 
 @click.group(cls=AppGroup)
