@@ -39,6 +39,15 @@ def create_app(config: str | dict | None = None) -> Flask:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind a reverse proxy: the client's address (audit log, rate limits) and the
+        # scheme (https links) come from the X-Forwarded-* headers the proxies set, and
+        # only from as many hops as the deployment says it has.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     from . import web
 
     web.init_app(app)

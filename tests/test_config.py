@@ -227,3 +227,36 @@ def test_redis_url_becomes_the_rate_limit_storage(monkeypatch):
     monkeypatch.setenv("CASEWORK_REDIS_URL", "redis://cache:6379/0")
     settings = load_config("test")
     assert settings["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"
+
+
+def test_behind_a_trusted_proxy_the_client_address_and_scheme_come_from_it(monkeypatch,
+                                                                          tmp_path):
+    from casework import create_app
+
+    monkeypatch.setenv("CASEWORK_TRUSTED_PROXIES", "1")
+    app = create_app({"CONFIG": "test", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"})
+    assert app.config["TRUSTED_PROXIES"] == 1
+    from casework.extensions import db
+
+    with app.app_context():
+        db.create_all()
+    seen = {}
+    proxy_fix = app.wsgi_app
+    inner = proxy_fix.app
+
+    def recording(environ, start_response):
+        seen.update(environ)
+        return inner(environ, start_response)
+
+    proxy_fix.app = recording
+    app.test_client().get("/login", headers={"X-Forwarded-For": "203.0.113.7",
+                                              "X-Forwarded-Proto": "https"})
+    assert seen["REMOTE_ADDR"] == "203.0.113.7" and seen["wsgi.url_scheme"] == "https"
+
+
+def test_without_trusted_proxies_forwarded_headers_are_ignored(tmp_path):
+    from casework import create_app
+
+    app = create_app({"CONFIG": "test", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"})
+    assert app.config["TRUSTED_PROXIES"] == 0
+    assert "ProxyFix" not in type(app.wsgi_app).__name__

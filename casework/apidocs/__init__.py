@@ -1,0 +1,1 @@
+"""The API reference page, rendered inside the app from the OpenAPI document."""
