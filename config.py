@@ -48,6 +48,9 @@ class BaseConfig:
     ORGANISATION_NAME = "Casework"
     DEFAULT_TIMEZONE = "UTC"
     DEFAULT_LOCALE = "en"
+    # The compiled catalogs (make translations; .mo built by make run/test), found from this
+    # file's location however the app is started (flask, gunicorn, tests, another cwd).
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
 
     # Sessions: the cookie is unreadable by scripts and never sent cross-site.
     SESSION_COOKIE_NAME = "casework_session"
@@ -91,6 +94,7 @@ class BaseConfig:
     REFERRAL_RESPONSE_DAYS = 14
     LETTER_VERIFY_LIMIT = "30 per minute"
     PUBLIC_URL: str | None = None
+    TRUSTED_PROXIES = 0  # reverse proxies whose X-Forwarded-* headers are believed
 
     # Outgoing email (the daily digest), through Flask-Mailman. MAIL_BACKEND "smtp" sends
     # through MAIL_SERVER; "console" prints, "locmem" keeps messages in memory (tests).
@@ -234,6 +238,7 @@ _ENV_PARSERS = {
     "REFERRAL_RESPONSE_DAYS": int,
     "LETTER_VERIFY_LIMIT": str,
     "PUBLIC_URL": str,
+    "TRUSTED_PROXIES": int,
     "ORGANISATION_NAME": str,
     "DEFAULT_TIMEZONE": str,
     "DEFAULT_LOCALE": str,

@@ -55,8 +55,8 @@ def format_value(name: str, value) -> str:
     if spec is not None and spec.vocab:
         vocabulary = vocab.resolve(spec.vocab)
         if isinstance(value, list):
-            return ", ".join(_(vocabulary.label(v)) for v in value)
-        return _(vocabulary.label(value))
+            return ", ".join(vocabulary.display(v) for v in value)
+        return vocabulary.display(value)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
@@ -74,7 +74,9 @@ def field_label(name: str) -> str:
     """The label of a field, by ``record_type.field`` first, then by the bare field name."""
     short = name.rsplit(".", 1)[-1]
     label = FIELD_LABELS.get(name) or FIELD_LABELS.get(short)
-    return str(label) if label else short.replace("_", " ").capitalize()
+    # A field no package labelled reads as its name ("language" → "Language"), through the
+    # catalogs, which hold the common ones.
+    return str(label) if label else _(short.replace("_", " ").capitalize())
 
 
 # Fields that name a staff member; their values are shown as the person's name.
@@ -139,7 +141,7 @@ def record_field(record_type: str, name: str, value) -> tuple[str, str] | None:
     if spec is not None and spec.vocab and isinstance(value, str | list):
         vocabulary = vocab.resolve(spec.vocab)
         values = value if isinstance(value, list) else [value]
-        shown = ", ".join(_(vocabulary.label(v)) for v in values)
+        shown = ", ".join(vocabulary.display(v) for v in values)
     else:
         shown = display_value(name, value)
     if shown is None:
@@ -158,5 +160,71 @@ def register_filters(app: Flask) -> None:
         lambda value: format_datetime(value, "medium") if value else "—"
     )
     app.jinja_env.filters["vocab_label"] = lambda value, name: (
-        _(vocab.resolve(name).label(value)) if value else "—"
+        vocab.resolve(name).display(value) if value else "—"
     )
+
+
+# --- country and language names: Babel's CLDR data, not the catalogs ---------------------------
+
+
+def cldr_name(vocabulary: str, code: str, fallback: str | None = None) -> str:
+    """The name of a country (``iso3166``) or language (``iso639``) in the current locale."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    if locale is None:
+        return fallback or code
+    names = locale.territories if vocabulary == "iso3166" else locale.languages
+    return names.get(code) or fallback or code
+
+
+def locale_sort_key(text: str):
+    """Sorts names of one language readably without ICU: case and accents folded."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", str(text)).casefold()
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+# --- extraction: every vocabulary label into the catalog ----------------------------------------
+
+
+def vocabulary_labels() -> list[tuple[str, str]]:
+    """(vocabulary name, English label) of every label shown through ``_()`` at display: the
+    HTCDS picklists and every ``vocab.local(...)`` vocabulary, but not the country and language
+    names (CLDR names them in every language)."""
+    import importlib
+    import pkgutil
+
+    import casework
+
+    # Importing every module of the package registers every vocab.local(...) vocabulary.
+    for module in pkgutil.walk_packages(casework.__path__, "casework."):
+        if module.name.rsplit(".", 1)[-1] in ("__main__",):
+            continue
+        try:
+            importlib.import_module(module.name)
+        except Exception:  # pragma: no cover - a module that needs an app; its vocabularies
+            continue       # are declared in models/forms, which import without one
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    vocabularies = list(vocab._htcds_picklists().values()) + list(vocab._REGISTERED.values())
+    for vocabulary in vocabularies:
+        if vocabulary.name in vocab.CLDR_VOCABULARIES:
+            continue
+        for label in vocabulary.labels:
+            if label and label not in seen:
+                seen.add(label)
+                found.append((vocabulary.name, label))
+    return found
+
+
+def extract_vocabularies(fileobj, keywords, comment_tags, options):
+    """A Babel extractor (babel.cfg: ``[casework.i18n:extract_vocabularies: casework/vocab.py]``):
+    the messages of casework/vocab.py itself, then every vocabulary label, each with a comment
+    naming its vocabulary for the translators."""
+    from babel.messages.extract import extract_python
+
+    yield from extract_python(fileobj, keywords, comment_tags, options)
+    for name, label in vocabulary_labels():
+        yield 1, "_", label, [f"vocabulary {name}"]

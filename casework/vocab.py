@@ -28,7 +28,33 @@ class Vocabulary:
         return value in self.values
 
     def choices(self) -> list[tuple[str, str]]:
-        return list(zip(self.values, self.labels, strict=True))
+        """(value, label) pairs for a form, labels in the user's language: lazy gettext of
+        the English label (the catalogs have every label: casework.i18n.extract_vocabularies);
+        country and language names from Babel's CLDR data for the current locale."""
+        if self.name in CLDR_VOCABULARIES:
+            from flask import has_request_context
+
+            from .i18n import cldr_name, locale_sort_key
+
+            if has_request_context():
+                pairs = [(v, cldr_name(self.name, v, label))
+                         for v, label in zip(self.values, self.labels, strict=True)]
+                return sorted(pairs, key=lambda pair: locale_sort_key(pair[1]))
+            return list(zip(self.values, self.labels, strict=True))
+        from flask_babel import lazy_gettext
+
+        return [(v, lazy_gettext(label)) for v, label in zip(self.values, self.labels, strict=True)]
+
+    def display(self, value: str) -> str:
+        """The label of ``value`` in the user's language (for pages; letters pick their own)."""
+        if self.name in CLDR_VOCABULARIES:
+            from .i18n import cldr_name
+
+            return cldr_name(self.name, value, self.label(value))
+        from flask_babel import gettext
+
+        label = self.label(value)
+        return gettext(label) if label else label
 
     def label(self, value: str) -> str:
         try:
@@ -63,6 +89,9 @@ def htcds(field: str) -> Vocabulary:
 
 
 _REGISTERED: dict[str, Vocabulary] = {}
+# Named by Babel's CLDR data in every language (Locale.territories, Locale.languages), so they
+# are not in the message catalogs.
+CLDR_VOCABULARIES = frozenset({"iso3166", "iso639"})
 
 
 def local(name: str, pairs: list[tuple[str, str]]) -> Vocabulary:

@@ -16,14 +16,16 @@ from werkzeug.exceptions import HTTPException
 from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 # Endpoints reachable without logging in (deny by default; principle 1).
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "api-docs.openapi_json", "api_auth.Token",
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "set_language", "api-docs.openapi_json", "api_auth.Token",
                               "referrals.verify_letter", "referrals_api.verify_letter"})
 # Packages with pages (views.bp); those with API routes (api.blp) are in casework/api.
 FEATURE_PACKAGES = ("main", "auth", "survivors", "admin", "shelters", "counselling", "training",
                     "legal", "plans", "me", "consent", "referrals", "supervision", "programmes",
-                    "reports", "retention")
+                    "reports", "retention", "imports", "apidocs")
 # Everyone signed in, donors too, reaches their own password and two-step verification pages.
-ACCOUNT_ENDPOINTS = frozenset({"auth.change_password", "auth.mfa_settings", "auth.mfa_enrol",
+ACCOUNT_ENDPOINTS = frozenset({"me.profile", "me.tokens", "me.revoke_token",
+                               "auth.change_password", "auth.mfa_settings",
+                               "auth.mfa_enrol",
                                "auth.mfa_recovery_codes", "auth.mfa_disable"})
 # Donors see aggregates only (principle 3): besides the public endpoints, a donor reaches
 # these pages (their reports, logging out) and these API paths (their profile, their reports;
@@ -35,14 +37,20 @@ DONOR_API_PATHS = re.compile(r"/api/v1/(me|reports(/.+)?|programmes(/[^/]+)?)")
 # up reaches only these (and the public endpoints) until they have; the API answers 403.
 MFA_ENROLMENT_ENDPOINTS = frozenset({"auth.mfa_enrol", "auth.logout"})
 RTL_LOCALES = frozenset({"ar", "fa", "he", "ur"})
-SUPPORTED_LOCALES = ("en",)
+# The languages of the interface (translations/<locale>), English first (the msgids).
+SUPPORTED_LOCALES = ("en", "es", "fr", "ar", "th", "vi", "uk")
+# Chosen before login by the switcher on the login page (set_language); a logged-in user's
+# profile language wins over it.
+LOCALE_COOKIE = "locale"
+LOCALE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 def init_app(app: Flask) -> None:
     _init_database(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    app.add_url_rule("/language", "set_language", set_language, methods=["POST"])
     limiter.init_app(app)
     mail.init_app(app)
     _init_login(app)
@@ -281,10 +289,82 @@ def _security_headers(response):
     return response
 
 
+def _signed_in_user():
+    """The logged-in user, or None (outside a request, or before Flask-Login loaded one)."""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return None
+    user = current_user
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
 def _select_locale():
-    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
-        return current_user.locale
+    """The profile's language; else the login page's switcher (cookie); else the browser's
+    Accept-Language; else English."""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return None  # the default locale (letters force their own)
+    user = _signed_in_user()
+    if user is not None and user.locale in SUPPORTED_LOCALES:
+        return user.locale
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    if chosen in SUPPORTED_LOCALES:
+        return chosen
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+
+
+def _select_timezone():
+    """The user's own time zone (profile); else the organisation's (BABEL_DEFAULT_TIMEZONE)."""
+    user = _signed_in_user()
+    zone = getattr(user, "timezone", None) if user is not None else None
+    if zone and zone in available_timezones():
+        return zone
+    return None
+
+
+def available_timezones() -> frozenset[str]:
+    from zoneinfo import available_timezones as zones
+
+    global _TIMEZONES
+    if _TIMEZONES is None:
+        _TIMEZONES = frozenset(zones())
+    return _TIMEZONES
+
+
+_TIMEZONES: frozenset[str] | None = None
+
+
+def locale_names() -> list[tuple[str, str]]:
+    """(locale, its name in its own language) of every supported locale, for switchers."""
+    from babel import Locale
+
+    return [(code, Locale.parse(code).get_display_name(code)) for code in SUPPORTED_LOCALES]
+
+
+def _safe_next(target: str | None) -> str | None:
+    """A path on this site only (no scheme, no host, no //evil.example)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def set_language():
+    """POST /language (CSRF-checked like every form): remember the chosen language in a cookie
+    and go back. Public, so the login page can offer it."""
+    from flask import redirect, url_for
+
+    chosen = request.form.get("locale", "")
+    target = _safe_next(request.form.get("next")) or url_for("auth.login")
+    response = redirect(target)
+    if chosen in SUPPORTED_LOCALES:
+        response.set_cookie(LOCALE_COOKIE, chosen, max_age=LOCALE_COOKIE_MAX_AGE, httponly=True,
+                            samesite="Lax", secure=current_app.config.get(
+                                "SESSION_COOKIE_SECURE", False))
+    return response
 
 
 def _template_context():
@@ -292,6 +372,7 @@ def _template_context():
     return {
         "current_locale": locale.replace("_", "-"),
         "text_direction": "rtl" if locale.split("_")[0] in RTL_LOCALES else "ltr",
+        "supported_locales": locale_names,
     }
 
 
@@ -311,14 +392,33 @@ def _html_error(error: HTTPException):
             )
         return problem(error.code or 500, detail=detail, errors=errors,
                        fields=getattr(error, "fields", None))
+    title, default_description = ERROR_TEXTS.get(error.code, (error.name, ""))
     if error.code == 400 and getattr(error, "description", "").startswith("The CSRF"):
         description = _l("The form had expired or was sent from elsewhere. Please try again.")
+    elif error.description == type(error).description:
+        # werkzeug's own English sentence: ours, in the user's language, instead.
+        description = default_description
     else:
-        description = error.description
+        description = error.description  # a message the app gave, already translated
     response = render_template(
-        "errors/error.html", code=error.code, title=error.name, description=description
+        "errors/error.html", code=error.code, title=title, description=description
     )
     return response, error.code
+
+
+# The error pages' titles and explanations, in the user's language.
+ERROR_TEXTS = {
+    400: (_l("Bad request"), _l("The request could not be understood. Please try again.")),
+    403: (_l("Forbidden"), _l("You do not have access to this page.")),
+    404: (_l("Not found"), _l("There is no such page, or it is not yours to see.")),
+    405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
+    413: (_l("File too large"), _l("The file or form sent is larger than allowed.")),
+    422: (_l("Not valid"), _l("Some of what was sent is not valid.")),
+    429: (_l("Too many requests"), _l("Too many requests in a short time. Wait a minute "
+                                        "and try again.")),
+    500: (_l("Something went wrong"), _l("The error has been recorded. Please try again "
+                                           "later.")),
+}
 
 
 __all__ = ["init_app", "jsonify"]

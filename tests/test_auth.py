@@ -355,8 +355,9 @@ def test_every_non_public_api_route_answers_401(app):
             assert not response.headers.getlist("Set-Cookie")
 
 
-def test_public_endpoints_are_only_login_static_openapi_token_and_letter_verification():
-    assert PUBLIC_ENDPOINTS == {"auth.login", "static", "api-docs.openapi_json",
+def test_public_endpoints_are_only_login_language_static_openapi_token_and_letter_verification():
+    # set_language: the login page's language switcher (a cookie, CSRF-checked).
+    assert PUBLIC_ENDPOINTS == {"auth.login", "static", "set_language", "api-docs.openapi_json",
                                 "api_auth.Token", "referrals.verify_letter",
                                 "referrals_api.verify_letter"}
 

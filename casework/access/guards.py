@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import g, has_app_context, has_request_context, request, session
+from flask_babel import gettext as _
 from sqlalchemy import and_, exists, false, or_, select, update
 from werkzeug.exceptions import Forbidden, NotFound
 
@@ -28,7 +29,7 @@ class ForbiddenFields(Forbidden):
 
     def __init__(self, fields: Iterable[str]):
         self.fields = sorted(fields)
-        super().__init__(f"You may not change: {', '.join(self.fields)}.")
+        super().__init__(_("You may not change: %(fields)s.", fields=", ".join(self.fields)))
 
 
 def _survivor_model():
@@ -350,7 +351,12 @@ ACTIONS = {
     "programmes.read": _reads_programme,
     "programmes.write": _writes_reference,
     "policy.view": lambda user, _: user.role == "admin",
+    # Staff who connect other software; donors read reports only (DONOR_ENDPOINTS).
+    "api.reference": lambda user, _: user.role in ("caseworker", "counsellor", "supervisor",
+                                                   "admin"),
     "users.manage": lambda user, _: user.role == "admin",
+    # Spreadsheet import of survivors (casework/imports): admins, for a named caseworker.
+    "survivor.import": lambda user, _: user.role == "admin",
     # The team audit (supervisors, their team's events) and the chain check (also admins).
     "team_audit.read": lambda user, _: user.role == "supervisor" and user.team_id is not None,
     "audit.verify": lambda user, _: user.role in ("supervisor", "admin"),

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 ACTION_LABELS = {
     "survivor.viewed": _l("Opened the record"),
     "survivor.listed": _l("Saw it in a list"),
+    "survivor.exported": _l("Exported it in a caseload spreadsheet"),
     "survivor.created": _l("Registered the survivor"),
     "survivor.updated": _l("Changed the record"),
     "survivor.closed": _l("Closed the case"),
@@ -14,6 +15,11 @@ ACTION_LABELS = {
     "survivor.access_log_viewed": _l("Looked at the access log"),
     "survivor.write_denied": _l("Was refused a change"),
     "survivor.duplicate_search": _l("Looked for possible duplicates before registering"),
+    "survivor.imported": _l("Imported the survivor from a spreadsheet"),
+    "import.checked": _l("Checked a spreadsheet import (dry run)"),
+    "import.completed": _l("Imported survivors from a spreadsheet"),
+    "import.refused": _l("Was refused a spreadsheet import: rows in error"),
+    "import.failed": _l("A spreadsheet import failed and was rolled back"),
     "auth.login": _l("Logged in"),
     "auth.login_failed": _l("Failed to log in"),
     "auth.login_throttled": _l("Login refused: too many attempts"),
@@ -30,6 +36,7 @@ ACTION_LABELS = {
     "user.created": _l("Created a user"),
     "user.deactivated": _l("Deactivated a user"),
     "user.password_changed": _l("Changed their password"),
+    "user.profile_changed": _l("Changed their language or time zone"),
     "consent.viewed": _l("Looked at the consent log"),
     "consent.recorded": _l("Recorded a consent decision"),
     "consent.withdrawn": _l("Recorded the withdrawal of a consent"),
@@ -101,7 +108,29 @@ ACTION_LABELS = {
     "survivor.subject_access_export": _l("Made the survivor's own data export"),
     "retention.run": _l("Ran the retention rules"),
     "retention.dry_run": _l("Listed the cases the retention rules would anonymise"),
+    "referral.returned": _l("Returned a referral to the caseworker"),
+    "closure.requested": _l("Asked for the case to be closed"),
+    "closure.viewed": _l("Looked at a request to close the case"),
+    "closure.approved": _l("Approved closing the case"),
+    "closure.returned": _l("Returned the request to close the case"),
+    "survivor.reassigned": _l("Reassigned the case to another lead caseworker"),
+    "survivor.reassignment_acknowledged": _l("Acknowledged taking over the case"),
+    "supervision.dashboard_viewed": _l("Looked at the team dashboard"),
+    "plan_item.listed": _l("Looked at the support plan"),
+    "plan_item.viewed": _l("Opened a support plan item"),
+    "enrolment.listed": _l("Looked at the training enrolments"),
+    "enrolment.viewed": _l("Opened a training enrolment"),
+    "legal.matters_viewed": _l("Looked at the legal matters"),
+    "legal.matter_viewed": _l("Opened a legal matter"),
+    "legal.hearings_viewed": _l("Looked at the hearings of a legal matter"),
+    "legal.hearing_viewed": _l("Opened a hearing"),
+    "counselling.engagements_viewed": _l("Looked at the counselling engagements"),
+    "counselling.engagement_viewed": _l("Opened a counselling engagement"),
+    "counselling.sessions_viewed": _l("Looked at the counselling sessions"),
+    "counselling.session_viewed": _l("Opened a counselling session"),
 }
+
+
 
 
 def action_label(action: str) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,6 +15,14 @@ from ..extensions import db
 from ..models_base import Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
 
 ROLES = ("caseworker", "counsellor", "supervisor", "admin", "donor")
+ROLE_LABELS = {
+    "caseworker": _l("Caseworker"),
+    "counsellor": _l("Counsellor"),
+    "supervisor": _l("Supervisor"),
+    "admin": _l("Administrator"),
+    "donor": _l("Donor"),
+}
+
 # Roles whose members work with survivors and belong to a team.
 TEAM_ROLES = ("caseworker", "counsellor", "supervisor")
 
@@ -57,6 +66,8 @@ class User(UUIDPrimaryKey, Timestamps, UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(16))
+    # IANA zone of the user's dates and times (profile); None: the organisation's default.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped whenever every session and token of the user must end (deactivation,
     # password change); sessions carry it and are refused when it no longer matches.

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import format_number
+from flask_babel import gettext as _
 from limits import parse
 from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
 
 from .. import access, audit
 from ..extensions import db, limiter
@@ -121,7 +124,14 @@ class IssuedToken:
     record: ApiToken
 
 
-def issue_token(user: User, name: str = "api") -> IssuedToken:
+# The lifetimes a personal access token made on the profile page may have.
+PERSONAL_TOKEN_DAYS = (7, 30, 90, 365)
+
+
+def issue_token(user: User, name: str = "api", lifetime: timedelta | None = None) -> IssuedToken:
+    """A new bearer token for ``user``; only its digest is stored, the token is returned once.
+    ``lifetime``: the API login's (API_TOKEN_LIFETIME) unless a personal token asks for one
+    of PERSONAL_TOKEN_DAYS."""
     token = "cw_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     record = ApiToken(
@@ -129,7 +139,7 @@ def issue_token(user: User, name: str = "api") -> IssuedToken:
         name=name,
         token_hash=ApiToken.digest(token),
         created_at=now,
-        expires_at=now + current_app.config["API_TOKEN_LIFETIME"],
+        expires_at=now + (lifetime or current_app.config["API_TOKEN_LIFETIME"]),
     )
     db.session.add(record)
     db.session.flush()
@@ -146,6 +156,23 @@ def user_for_token(token: str) -> tuple[User, ApiToken] | None:
     return record.user, record
 
 
+def active_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens that still work, newest first."""
+    now = datetime.now(UTC)
+    return list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                               ApiToken.expires_at > now)
+        .order_by(ApiToken.created_at.desc())))
+
+
+def revoke_own_token(user: User, token_id) -> None:
+    """Revoke one of the user's own tokens; another user's (or no) token is NotFound."""
+    record = db.session.get(ApiToken, token_id)
+    if record is None or record.user_id != user.id or record.revoked_at is not None:
+        raise NotFound()
+    revoke_token(record)
+
+
 def revoke_token(record: ApiToken) -> None:
     record.revoked_at = datetime.now(UTC)
     access.end_break_glass(record.user, access.token_session_digest(record.id))
@@ -160,14 +187,16 @@ def check_password_rules(password: str, username: str | None = None) -> None:
     a common password, not the username. No composition rules and no expiry (6.2.5, 6.2.10)."""
     password = password or ""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise UserError(_("The password must have at least %(count)s characters.",
+                          count=format_number(MIN_PASSWORD_LENGTH)))
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise UserError(f"The password must have at most {MAX_PASSWORD_LENGTH} characters.")
+        raise UserError(_("The password must have at most %(count)s characters.",
+                          count=format_number(MAX_PASSWORD_LENGTH)))
     if username and password.strip().casefold() == username.strip().casefold():
-        raise UserError("The password must not be the username.")
+        raise UserError(_("The password must not be the username."))
     if is_common(password):
-        raise UserError("This password is on a list of common passwords that attackers try "
-                        "first. Choose another: a few unrelated words make a good one.")
+        raise UserError(_("This password is on a list of common passwords that attackers try "
+                          "first. Choose another: a few unrelated words make a good one."))
 
 
 def create_user(username: str, role: str, password: str, *, team: str | None = None,
@@ -176,16 +205,20 @@ def create_user(username: str, role: str, password: str, *, team: str | None = N
     username = username.strip()
     if (not username or len(username) > 64 or any(ch.isspace() for ch in username)
             or _UNPRINTABLE.search(username)):
-        raise UserError("The username must be 1 to 64 characters without spaces.")
-    for label, value in (("name", display_name), ("team", team), ("email address", email)):
+        raise UserError(_("The username must be 1 to 64 characters without spaces."))
+    for message, value in ((_("The name must not contain control characters."), display_name),
+                           (_("The team must not contain control characters."), team),
+                           (_("The email address must not contain control characters."), email)):
         if value and _UNPRINTABLE.search(value):
-            raise UserError(f"The {label} must not contain control characters.")
+            raise UserError(message)
     if role not in ROLES:
-        raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
+        raise UserError(_("The role must be one of: %(roles)s.", roles=", ".join(ROLES)))
     if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        raise UserError(f"A user named {username!r} already exists.")
+        raise UserError(_("A user named %(name)s already exists.", name=repr(username)))
     if team and role not in TEAM_ROLES:
-        raise UserError(f"A {role} does not belong to a team.")
+        raise UserError(_("An administrator does not belong to a team.") if role == "admin"
+                        else _("A donor does not belong to a team."))
+
     check_password_rules(password, username)
     team_row = None
     if team:
@@ -236,7 +269,8 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     confirm_identity(user, current_password)
     check_password_rules(new_password, user.username)
     if verify_password(user.password_hash, new_password):
-        raise UserError("The new password is the same as the current one.")
+        raise UserError(_("The new password is the same as the current one."))
+
     user.password_hash = hash_password(new_password)
     end_sessions_and_tokens(user)
     audit.record(user, "user.password_changed", subject=user)

@@ -227,3 +227,25 @@ def caseload(user, limit: int, cursor: str | None, lead_caseworker_id: uuid.UUID
 
     filters = CaseloadFilters(lead_caseworker_id=lead_caseworker_id)
     return caseload_page(user, filters, limit, cursor)
+
+
+class ProfileError(ValueError):
+    """A profile change refused (an unknown language or time zone)."""
+
+
+def update_profile(user, *, locale: str, timezone: str) -> list[str]:
+    """The user's own language and time zone; audited as ``user.profile_changed`` with the
+    names of the fields that changed (nothing recorded when nothing changed)."""
+    from ..web import SUPPORTED_LOCALES, available_timezones
+
+    if locale not in SUPPORTED_LOCALES:
+        raise ProfileError(f"unknown language {locale!r}")
+    if timezone not in available_timezones():
+        raise ProfileError(f"unknown time zone {timezone!r}")
+    changed = [name for name, value in (("locale", locale), ("timezone", timezone))
+               if getattr(user, name) != value]
+    if changed:
+        user.locale = locale
+        user.timezone = timezone
+        audit.record(user, "user.profile_changed", subject=user, fields=changed)
+    return changed

@@ -1,8 +1,11 @@
-"""/me pages: the signed-in user's alerts; the alert badge of the navigation."""
+"""/me pages: the signed-in user's profile (language, time zone) and alerts; the alert badge
+of the navigation."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import Forbidden
@@ -10,6 +13,33 @@ from werkzeug.exceptions import Forbidden
 from . import service
 
 bp = Blueprint("me", __name__, url_prefix="/me")
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    from .forms import ProfileForm
+
+    user = current_user._get_current_object()
+    form = ProfileForm(data={"locale": user.locale or str(_page_locale()),
+                             "timezone": user.timezone
+                             or current_app.config["BABEL_DEFAULT_TIMEZONE"]})
+    status = 200
+    if form.validate_on_submit():
+        changed = service.update_profile(user, locale=form.locale.data,
+                                         timezone=form.timezone.data)
+        if changed:
+            with force_locale(user.locale):  # the message in the language just chosen
+                flash(_("Your profile is saved."), "success")
+        return redirect(url_for("me.profile"))
+    if form.errors:
+        status = 422
+    return render_template("me/profile.html", form=form, user=user), status
+
+
+def _page_locale():
+    from flask_babel import get_locale
+
+    return get_locale() or "en"
 
 
 @bp.route("/alerts")
@@ -33,3 +63,6 @@ def nav_alert_count() -> int | None:
 @bp.app_context_processor
 def _alert_badge():
     return {"nav_alert_count": nav_alert_count}
+
+
+from . import tokens  # noqa: E402,F401  (its routes are on this blueprint)

@@ -74,7 +74,7 @@ REFERRAL_STATUSES = vocab.local(
 LETTER_LANGUAGES = vocab.local(
     "letter_language",
     [("en", "English"), ("es", "Spanish"), ("fr", "French"), ("ar", "Arabic"), ("th", "Thai"),
-     ("vi", "Vietnamese")],
+     ("vi", "Vietnamese"), ("uk", "Ukrainian")],
 )
 FINAL_STATUSES = ("declined", "completed", "withdrawn")
 # Waiting on the partner: issued, no answer yet.

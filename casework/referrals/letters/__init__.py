@@ -14,6 +14,8 @@ from datetime import date, datetime
 from babel import Locale
 from babel.dates import format_date
 from flask import current_app, has_request_context, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
@@ -21,7 +23,7 @@ from ... import access, audit, crypto, vocab
 from ...access.fields import field_specs
 from ...extensions import db
 from ...survivors.models import Survivor
-from .catalogue import Catalogue, direction
+from .catalogue import LANGUAGES, Catalogue, direction
 from .render import render_pdf, text_direction
 
 # Consent scope group -> survivor fields it lets a letter carry, in letter order.
@@ -49,16 +51,17 @@ def _list(values: list[str], language: str) -> str:
 
 
 def format_field(name: str, value, language: str) -> str:
-    """A survivor field's value as the letter shows it, in the letter's language where the
-    locale data has it (dates, countries, languages); vocabulary labels stay as HTCDS has
-    them until issue 8 translates them."""
+    """A survivor field's value as the letter shows it, in the letter's language: dates,
+    countries and languages from Babel's CLDR data, vocabulary labels from the catalogs
+    (under ``force_locale(language)``, whatever the language of the user's pages)."""
     if value is None or value == []:
         return "—"
     if isinstance(value, date):
         return format_date(value, "long", locale=language)
     locale = _locale(language)
     if name == "age_band":
-        return vocab.AGE_BANDS.label(value)
+        with force_locale(language):
+            return _(vocab.AGE_BANDS.label(value))
     if name == "citizenship":
         return _list([locale.territories.get(code, code) for code in value], language)
     if name == "primary_language":
@@ -66,9 +69,10 @@ def format_field(name: str, value, language: str) -> str:
     spec = field_specs(Survivor).get(name)
     if spec is not None and spec.vocab:
         vocabulary = vocab.resolve(spec.vocab)
-        if isinstance(value, list):
-            return _list([vocabulary.label(v) for v in value], language)
-        return vocabulary.label(value)
+        with force_locale(language):
+            if isinstance(value, list):
+                return _list([_(vocabulary.label(v)) for v in value], language)
+            return _(vocabulary.label(value))
     if isinstance(value, list):
         return _list([str(v) for v in value], language)
     return str(value)
@@ -106,7 +110,7 @@ def _fmt(t: Catalogue, key: str, **values) -> Markup:
             wrapped[name] = value
         else:
             wrapped[name] = Markup('<bdi dir="%s">%s</bdi>') % (text_direction(value), value)
-    return escape(t[key]).format(**wrapped)
+    return escape(t[key]) % wrapped
 
 
 def verification_url(reference: str) -> str:
@@ -185,7 +189,7 @@ def issue_letter(user, referral, grant, now: datetime):
 
 # --- consent receipts ----------------------------------------------------------------------------
 
-RECEIPT_LANGUAGES = ("en", "es", "fr", "ar", "th", "vi")
+RECEIPT_LANGUAGES = LANGUAGES
 
 
 def receipt_language(consent) -> str:
@@ -197,7 +201,7 @@ def receipt_language(consent) -> str:
 
 def consent_receipt_pdf(user, consent) -> bytes:
     """A printable receipt of one consent record for the survivor, in their language where
-    the letter catalogue has it (else in the language of the text they were shown, else
+    the catalogs have it (else in the language of the text they were shown, else
     English). Shows the consent record only, as the user may read it; audited."""
     from ...consent.models import SCOPES
 

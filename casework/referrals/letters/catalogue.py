@@ -1,13 +1,18 @@
-"""The fixed texts of referral letters and consent receipts, per language.
+"""The fixed texts of referral letters and consent receipts.
 
-Kept in this one module until issue 8 moves them into the gettext catalogs. Placeholders are
-``{name}`` (str.format). Every language has every key (tests/test_letters.py checks it).
-Arabic is laid out right to left (``DIRECTION``).
+Each text is an English msgid of the gettext catalogs (translations/, ``%(name)s``
+placeholders), rendered under ``flask_babel.force_locale(language)``: the letter's language
+(the partner's or the survivor's), whatever the language of the user's pages. Arabic is laid
+out right to left (``direction``).
 """
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "es", "fr", "ar", "th", "vi")
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+# Languages a letter or receipt can be written in; each has a catalog in translations/.
+LANGUAGES = ("en", "es", "fr", "ar", "th", "vi", "uk")
 RTL = frozenset({"ar"})
 
 
@@ -15,505 +20,109 @@ def direction(language: str) -> str:
     return "rtl" if language in RTL else "ltr"
 
 
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Referral letter",
-        "reference": "Reference",
-        "date": "Date",
-        "to": "To",
-        "subject": "Referral for: {service}",
-        "intro": "With the consent of the person named below, we refer them to your "
-                 "organisation for the service requested in this letter.",
-        "about": "About the person referred",
-        "nothing_shared": "The person did not agree to share personal details in this letter. "
-                          "Please contact the caseworker named below.",
-        "reason": "Reason for the referral",
-        "service": "Service requested",
-        "caseworker": "Caseworker contact",
-        "consent": "Consent",
-        "consent_statement": "The person gave consent {method} on {date} to share the "
-                             "information in this letter with {partner}: {scope}. They may "
-                             "withdraw it at any time. Please keep this information "
-                             "confidential and use it only for this referral.",
-        "consent_expires": "This consent is valid until {date}.",
-        "verification": "Verification",
-        "verify_text": "To confirm that this letter is genuine, open {url} and enter the "
-                       "code {code}.",
-        "history_opened": "Case opened on {date}.",
-        "history_referrals": "Services through earlier referrals: {items}.",
-        "history_none": "No earlier referrals.",
-        "receipt_title": "Consent receipt",
-        "receipt_intro": "This receipt records a decision you made about your information. "
-                         "Keep it. You can change your mind at any time: tell your caseworker.",
-        "decision": "Decision",
-        "purpose": "Purpose",
-        "partner": "Shared with",
-        "scope": "What may be shared",
-        "expires": "Valid until",
-        "no_expiry": "No end date",
-        "recorded_by": "Recorded by",
-        "recorded_on": "Recorded on",
-        "method": "How it was given",
-        "interpreter": "Interpreter",
-        "form_text": "The text you were shown (version {version})",
-        "fingerprint": "Fingerprint of the text",
-        "withdrawn_reason": "Reason given",
-        # labels of survivor fields
-        "f.first_name": "First name",
-        "f.last_name": "Last name",
-        "f.known_as": "Known as",
-        "f.date_of_birth": "Date of birth",
-        "f.phone": "Phone",
-        "f.email": "Email",
-        "f.address": "Address",
-        "f.gender": "Gender",
-        "f.age_band": "Age group",
-        "f.citizenship": "Citizenship",
-        "f.primary_language": "Main language",
-        "f.trafficking_status": "Trafficking status",
-        "f.exploitation_types": "Forms of exploitation",
-        "f.recruitment_methods": "How the person was recruited",
-        "f.service_history": "Services received",
-        # consent scope groups
-        "g.identity": "identity",
-        "g.contact": "contact details",
-        "g.demographics": "demographics",
-        "g.trafficking_context": "trafficking context",
-        "g.service_history": "services received",
-        # partner services
-        "s.shelter": "Shelter",
-        "s.counselling": "Counselling",
-        "s.vocational_training": "Vocational training",
-        "s.legal_aid": "Legal aid",
-        "s.health": "Health care",
-        "s.other": "Other support",
-        # how consent was given
-        "m.written": "in writing",
-        "m.verbal": "verbally",
-        "m.guardian": "through their guardian",
-        # consent purposes and decisions
-        "p.data_processing": "Keeping a record of your case",
-        "p.referral_sharing": "Sharing information with a partner organisation",
-        "p.anonymised_statistics": "Anonymous statistics",
-        "p.contact": "Contacting you",
-        "d.granted": "You agreed",
-        "d.refused": "You did not agree",
-        "d.withdrawn": "You withdrew your consent",
-    },
-    "es": {
-        "title": "Carta de derivación",
-        "reference": "Referencia",
-        "date": "Fecha",
-        "to": "Para",
-        "subject": "Derivación para: {service}",
-        "intro": "Con el consentimiento de la persona indicada a continuación, la derivamos "
-                 "a su organización para el servicio solicitado en esta carta.",
-        "about": "Sobre la persona derivada",
-        "nothing_shared": "La persona no aceptó compartir datos personales en esta carta. "
-                          "Póngase en contacto con la trabajadora o el trabajador de casos "
-                          "indicado abajo.",
-        "reason": "Motivo de la derivación",
-        "service": "Servicio solicitado",
-        "caseworker": "Contacto de la gestión del caso",
-        "consent": "Consentimiento",
-        "consent_statement": "La persona dio su consentimiento {method} el {date} para "
-                             "compartir la información de esta carta con {partner}: {scope}. "
-                             "Puede retirarlo en cualquier momento. Mantenga esta información "
-                             "en confidencialidad y utilícela solo para esta derivación.",
-        "consent_expires": "Este consentimiento es válido hasta el {date}.",
-        "verification": "Verificación",
-        "verify_text": "Para confirmar que esta carta es auténtica, abra {url} e introduzca "
-                       "el código {code}.",
-        "history_opened": "Caso abierto el {date}.",
-        "history_referrals": "Servicios mediante derivaciones anteriores: {items}.",
-        "history_none": "Sin derivaciones anteriores.",
-        "receipt_title": "Comprobante de consentimiento",
-        "receipt_intro": "Este comprobante registra una decisión que usted tomó sobre su "
-                         "información. Consérvelo. Puede cambiar de opinión en cualquier "
-                         "momento: dígaselo a su trabajador o trabajadora de casos.",
-        "decision": "Decisión",
-        "purpose": "Finalidad",
-        "partner": "Se comparte con",
-        "scope": "Qué se puede compartir",
-        "expires": "Válido hasta",
-        "no_expiry": "Sin fecha de fin",
-        "recorded_by": "Registrado por",
-        "recorded_on": "Registrado el",
-        "method": "Cómo se dio",
-        "interpreter": "Intérprete",
-        "form_text": "El texto que se le mostró (versión {version})",
-        "fingerprint": "Huella del texto",
-        "withdrawn_reason": "Motivo indicado",
-        "f.first_name": "Nombre",
-        "f.last_name": "Apellidos",
-        "f.known_as": "Conocida/o como",
-        "f.date_of_birth": "Fecha de nacimiento",
-        "f.phone": "Teléfono",
-        "f.email": "Correo electrónico",
-        "f.address": "Dirección",
-        "f.gender": "Género",
-        "f.age_band": "Grupo de edad",
-        "f.citizenship": "Nacionalidad",
-        "f.primary_language": "Idioma principal",
-        "f.trafficking_status": "Situación de trata",
-        "f.exploitation_types": "Formas de explotación",
-        "f.recruitment_methods": "Cómo fue captada la persona",
-        "f.service_history": "Servicios recibidos",
-        "g.identity": "identidad",
-        "g.contact": "datos de contacto",
-        "g.demographics": "datos demográficos",
-        "g.trafficking_context": "contexto de la trata",
-        "g.service_history": "servicios recibidos",
-        "s.shelter": "Alojamiento",
-        "s.counselling": "Apoyo psicológico",
-        "s.vocational_training": "Formación profesional",
-        "s.legal_aid": "Asistencia jurídica",
-        "s.health": "Atención sanitaria",
-        "s.other": "Otro apoyo",
-        "m.written": "por escrito",
-        "m.verbal": "de palabra",
-        "m.guardian": "a través de su tutor o tutora",
-        "p.data_processing": "Llevar un registro de su caso",
-        "p.referral_sharing": "Compartir información con una organización colaboradora",
-        "p.anonymised_statistics": "Estadísticas anónimas",
-        "p.contact": "Ponernos en contacto con usted",
-        "d.granted": "Usted aceptó",
-        "d.refused": "Usted no aceptó",
-        "d.withdrawn": "Usted retiró su consentimiento",
-    },
-    "fr": {
-        "title": "Lettre d’orientation",
-        "reference": "Référence",
-        "date": "Date",
-        "to": "À",
-        "subject": "Orientation pour : {service}",
-        "intro": "Avec le consentement de la personne nommée ci-dessous, nous l’orientons "
-                 "vers votre organisation pour le service demandé dans cette lettre.",
-        "about": "À propos de la personne orientée",
-        "nothing_shared": "La personne n’a pas accepté de partager de données personnelles "
-                          "dans cette lettre. Veuillez contacter le référent indiqué "
-                          "ci-dessous.",
-        "reason": "Motif de l’orientation",
-        "service": "Service demandé",
-        "caseworker": "Contact du référent",
-        "consent": "Consentement",
-        "consent_statement": "La personne a donné son consentement {method} le {date} pour "
-                             "partager les informations de cette lettre avec {partner} : "
-                             "{scope}. Elle peut le retirer à tout moment. Merci de garder ces "
-                             "informations confidentielles et de ne les utiliser que pour "
-                             "cette orientation.",
-        "consent_expires": "Ce consentement est valable jusqu’au {date}.",
-        "verification": "Vérification",
-        "verify_text": "Pour vérifier l’authenticité de cette lettre, ouvrez {url} et saisissez "
-                       "le code {code}.",
-        "history_opened": "Dossier ouvert le {date}.",
-        "history_referrals": "Services obtenus par des orientations précédentes : {items}.",
-        "history_none": "Aucune orientation précédente.",
-        "receipt_title": "Reçu de consentement",
-        "receipt_intro": "Ce reçu enregistre une décision que vous avez prise au sujet de vos "
-                         "informations. Conservez-le. Vous pouvez changer d’avis à tout "
-                         "moment : dites-le à votre référent.",
-        "decision": "Décision",
-        "purpose": "Objet",
-        "partner": "Partagé avec",
-        "scope": "Ce qui peut être partagé",
-        "expires": "Valable jusqu’au",
-        "no_expiry": "Sans date de fin",
-        "recorded_by": "Enregistré par",
-        "recorded_on": "Enregistré le",
-        "method": "Comment il a été donné",
-        "interpreter": "Interprète",
-        "form_text": "Le texte qui vous a été présenté (version {version})",
-        "fingerprint": "Empreinte du texte",
-        "withdrawn_reason": "Motif indiqué",
-        "f.first_name": "Prénom",
-        "f.last_name": "Nom",
-        "f.known_as": "Nom d’usage",
-        "f.date_of_birth": "Date de naissance",
-        "f.phone": "Téléphone",
-        "f.email": "Courriel",
-        "f.address": "Adresse",
-        "f.gender": "Genre",
-        "f.age_band": "Tranche d’âge",
-        "f.citizenship": "Nationalité",
-        "f.primary_language": "Langue principale",
-        "f.trafficking_status": "Situation de traite",
-        "f.exploitation_types": "Formes d’exploitation",
-        "f.recruitment_methods": "Mode de recrutement",
-        "f.service_history": "Services reçus",
-        "g.identity": "identité",
-        "g.contact": "coordonnées",
-        "g.demographics": "données démographiques",
-        "g.trafficking_context": "contexte de la traite",
-        "g.service_history": "services reçus",
-        "s.shelter": "Hébergement",
-        "s.counselling": "Soutien psychologique",
-        "s.vocational_training": "Formation professionnelle",
-        "s.legal_aid": "Aide juridique",
-        "s.health": "Soins de santé",
-        "s.other": "Autre soutien",
-        "m.written": "par écrit",
-        "m.verbal": "oralement",
-        "m.guardian": "par l’intermédiaire de son tuteur",
-        "p.data_processing": "Tenir un dossier de votre situation",
-        "p.referral_sharing": "Partager des informations avec une organisation partenaire",
-        "p.anonymised_statistics": "Statistiques anonymes",
-        "p.contact": "Vous contacter",
-        "d.granted": "Vous avez accepté",
-        "d.refused": "Vous n’avez pas accepté",
-        "d.withdrawn": "Vous avez retiré votre consentement",
-    },
-    "ar": {
-        "title": "خطاب إحالة",
-        "reference": "الرقم المرجعي",
-        "date": "التاريخ",
-        "to": "إلى",
-        "subject": "إحالة من أجل: {service}",
-        "intro": "بموافقة الشخص المذكور أدناه، نحيله إلى منظمتكم للحصول على الخدمة المطلوبة "
-                 "في هذا الخطاب.",
-        "about": "معلومات عن الشخص المُحال",
-        "nothing_shared": "لم يوافق الشخص على مشاركة بيانات شخصية في هذا الخطاب. يرجى التواصل "
-                          "مع مسؤول الحالة المذكور أدناه.",
-        "reason": "سبب الإحالة",
-        "service": "الخدمة المطلوبة",
-        "caseworker": "جهة الاتصال (مسؤول الحالة)",
-        "consent": "الموافقة",
-        "consent_statement": "أعطى الشخص موافقته {method} بتاريخ {date} على مشاركة المعلومات "
-                             "الواردة في هذا الخطاب مع {partner}: {scope}. ويمكنه سحبها في أي "
-                             "وقت. يرجى الحفاظ على سرية هذه المعلومات واستخدامها لهذه الإحالة "
-                             "فقط.",
-        "consent_expires": "هذه الموافقة سارية حتى {date}.",
-        "verification": "التحقق",
-        "verify_text": "للتأكد من صحة هذا الخطاب، افتح {url} وأدخل الرمز {code}.",
-        "history_opened": "فُتحت الحالة بتاريخ {date}.",
-        "history_referrals": "خدمات من خلال إحالات سابقة: {items}.",
-        "history_none": "لا توجد إحالات سابقة.",
-        "receipt_title": "إيصال الموافقة",
-        "receipt_intro": "يسجل هذا الإيصال قرارًا اتخذته بشأن معلوماتك. احتفظ به. يمكنك تغيير "
-                         "رأيك في أي وقت: أخبر مسؤول حالتك.",
-        "decision": "القرار",
-        "purpose": "الغرض",
-        "partner": "تُشارك مع",
-        "scope": "ما يمكن مشاركته",
-        "expires": "سارية حتى",
-        "no_expiry": "بلا تاريخ انتهاء",
-        "recorded_by": "سجّلها",
-        "recorded_on": "تاريخ التسجيل",
-        "method": "طريقة إعطائها",
-        "interpreter": "المترجم",
-        "form_text": "النص الذي عُرض عليك (الإصدار {version})",
-        "fingerprint": "البصمة الرقمية للنص",
-        "withdrawn_reason": "السبب المذكور",
-        "f.first_name": "الاسم الأول",
-        "f.last_name": "اسم العائلة",
-        "f.known_as": "يُعرف باسم",
-        "f.date_of_birth": "تاريخ الميلاد",
-        "f.phone": "الهاتف",
-        "f.email": "البريد الإلكتروني",
-        "f.address": "العنوان",
-        "f.gender": "النوع الاجتماعي",
-        "f.age_band": "الفئة العمرية",
-        "f.citizenship": "الجنسية",
-        "f.primary_language": "اللغة الأساسية",
-        "f.trafficking_status": "وضع الاتجار",
-        "f.exploitation_types": "أشكال الاستغلال",
-        "f.recruitment_methods": "طريقة التجنيد",
-        "f.service_history": "الخدمات التي تلقاها",
-        "g.identity": "الهوية",
-        "g.contact": "بيانات الاتصال",
-        "g.demographics": "البيانات الديموغرافية",
-        "g.trafficking_context": "سياق الاتجار",
-        "g.service_history": "الخدمات التي تلقاها",
-        "s.shelter": "المأوى",
-        "s.counselling": "الدعم النفسي",
-        "s.vocational_training": "التدريب المهني",
-        "s.legal_aid": "المساعدة القانونية",
-        "s.health": "الرعاية الصحية",
-        "s.other": "دعم آخر",
-        "m.written": "كتابيًا",
-        "m.verbal": "شفهيًا",
-        "m.guardian": "عن طريق وليّ أمره",
-        "p.data_processing": "الاحتفاظ بسجل لحالتك",
-        "p.referral_sharing": "مشاركة المعلومات مع منظمة شريكة",
-        "p.anonymised_statistics": "إحصاءات مجهولة الهوية",
-        "p.contact": "التواصل معك",
-        "d.granted": "لقد وافقت",
-        "d.refused": "لم توافق",
-        "d.withdrawn": "لقد سحبت موافقتك",
-    },
-    "th": {
-        "title": "หนังสือส่งต่อ",
-        "reference": "เลขที่อ้างอิง",
-        "date": "วันที่",
-        "to": "ถึง",
-        "subject": "ส่งต่อเพื่อรับบริการ: {service}",
-        "intro": "ด้วยความยินยอมของบุคคลที่ระบุด้านล่าง เราขอส่งต่อบุคคลนี้ไปยังองค์กรของท่าน "
-                 "เพื่อรับบริการตามที่ระบุในหนังสือฉบับนี้",
-        "about": "ข้อมูลของบุคคลที่ส่งต่อ",
-        "nothing_shared": "บุคคลนี้ไม่ยินยอมให้เปิดเผยข้อมูลส่วนบุคคลในหนังสือฉบับนี้ "
-                          "โปรดติดต่อเจ้าหน้าที่ดูแลกรณีที่ระบุด้านล่าง",
-        "reason": "เหตุผลในการส่งต่อ",
-        "service": "บริการที่ขอ",
-        "caseworker": "ติดต่อเจ้าหน้าที่ดูแลกรณี",
-        "consent": "ความยินยอม",
-        "consent_statement": "บุคคลนี้ให้ความยินยอม{method}เมื่อวันที่ {date} "
-                             "ให้แบ่งปันข้อมูลในหนังสือฉบับนี้กับ {partner}: {scope} "
-                             "และสามารถถอนความยินยอมได้ทุกเมื่อ "
-                             "โปรดเก็บข้อมูลนี้เป็นความลับและใช้เพื่อการส่งต่อครั้งนี้เท่านั้น",
-        "consent_expires": "ความยินยอมนี้มีผลถึงวันที่ {date}",
-        "verification": "การตรวจสอบ",
-        "verify_text": "หากต้องการยืนยันว่าหนังสือฉบับนี้เป็นของจริง ให้เปิด {url} "
-                       "แล้วใส่รหัส {code}",
-        "history_opened": "เปิดกรณีเมื่อวันที่ {date}",
-        "history_referrals": "บริการจากการส่งต่อครั้งก่อน: {items}",
-        "history_none": "ไม่มีการส่งต่อครั้งก่อน",
-        "receipt_title": "ใบรับรองความยินยอม",
-        "receipt_intro": "ใบนี้บันทึกการตัดสินใจของคุณเกี่ยวกับข้อมูลของคุณ โปรดเก็บไว้ "
-                         "คุณเปลี่ยนใจได้ทุกเมื่อ โดยแจ้งเจ้าหน้าที่ดูแลกรณีของคุณ",
-        "decision": "การตัดสินใจ",
-        "purpose": "วัตถุประสงค์",
-        "partner": "แบ่งปันกับ",
-        "scope": "ข้อมูลที่แบ่งปันได้",
-        "expires": "มีผลถึง",
-        "no_expiry": "ไม่มีวันสิ้นสุด",
-        "recorded_by": "ผู้บันทึก",
-        "recorded_on": "วันที่บันทึก",
-        "method": "วิธีให้ความยินยอม",
-        "interpreter": "ล่าม",
-        "form_text": "ข้อความที่คุณได้รับแจ้ง (ฉบับ {version})",
-        "fingerprint": "ลายนิ้วมือดิจิทัลของข้อความ",
-        "withdrawn_reason": "เหตุผลที่แจ้ง",
-        "f.first_name": "ชื่อ",
-        "f.last_name": "นามสกุล",
-        "f.known_as": "ชื่อที่ใช้เรียก",
-        "f.date_of_birth": "วันเกิด",
-        "f.phone": "โทรศัพท์",
-        "f.email": "อีเมล",
-        "f.address": "ที่อยู่",
-        "f.gender": "เพศ",
-        "f.age_band": "ช่วงอายุ",
-        "f.citizenship": "สัญชาติ",
-        "f.primary_language": "ภาษาหลัก",
-        "f.trafficking_status": "สถานะการค้ามนุษย์",
-        "f.exploitation_types": "รูปแบบการแสวงประโยชน์",
-        "f.recruitment_methods": "วิธีการชักชวน",
-        "f.service_history": "บริการที่ได้รับ",
-        "g.identity": "ข้อมูลระบุตัวตน",
-        "g.contact": "ข้อมูลติดต่อ",
-        "g.demographics": "ข้อมูลประชากร",
-        "g.trafficking_context": "บริบทการค้ามนุษย์",
-        "g.service_history": "บริการที่ได้รับ",
-        "s.shelter": "ที่พักพิง",
-        "s.counselling": "การให้คำปรึกษา",
-        "s.vocational_training": "การฝึกอาชีพ",
-        "s.legal_aid": "ความช่วยเหลือทางกฎหมาย",
-        "s.health": "การดูแลสุขภาพ",
-        "s.other": "ความช่วยเหลืออื่น ๆ",
-        "m.written": "เป็นลายลักษณ์อักษร",
-        "m.verbal": "ด้วยวาจา",
-        "m.guardian": "ผ่านผู้ปกครอง",
-        "p.data_processing": "การเก็บบันทึกกรณีของคุณ",
-        "p.referral_sharing": "การแบ่งปันข้อมูลกับองค์กรภาคี",
-        "p.anonymised_statistics": "สถิติแบบไม่ระบุตัวตน",
-        "p.contact": "การติดต่อคุณ",
-        "d.granted": "คุณยินยอม",
-        "d.refused": "คุณไม่ยินยอม",
-        "d.withdrawn": "คุณถอนความยินยอมแล้ว",
-    },
-    "vi": {
-        "title": "Thư giới thiệu",
-        "reference": "Số tham chiếu",
-        "date": "Ngày",
-        "to": "Kính gửi",
-        "subject": "Giới thiệu để nhận dịch vụ: {service}",
-        "intro": "Với sự đồng ý của người có tên dưới đây, chúng tôi giới thiệu người này đến "
-                 "tổ chức của quý vị để nhận dịch vụ được đề nghị trong thư này.",
-        "about": "Thông tin về người được giới thiệu",
-        "nothing_shared": "Người này không đồng ý chia sẻ thông tin cá nhân trong thư này. "
-                          "Vui lòng liên hệ cán bộ phụ trách hồ sơ có tên dưới đây.",
-        "reason": "Lý do giới thiệu",
-        "service": "Dịch vụ đề nghị",
-        "caseworker": "Liên hệ cán bộ phụ trách hồ sơ",
-        "consent": "Sự đồng ý",
-        "consent_statement": "Người này đã đồng ý {method} vào ngày {date} để chia sẻ thông tin "
-                             "trong thư này với {partner}: {scope}. Người này có thể rút lại sự "
-                             "đồng ý bất cứ lúc nào. Vui lòng giữ bí mật thông tin này và chỉ "
-                             "sử dụng cho việc giới thiệu này.",
-        "consent_expires": "Sự đồng ý này có hiệu lực đến ngày {date}.",
-        "verification": "Xác minh",
-        "verify_text": "Để xác nhận thư này là thật, hãy mở {url} và nhập mã {code}.",
-        "history_opened": "Hồ sơ được mở ngày {date}.",
-        "history_referrals": "Dịch vụ qua các lần giới thiệu trước: {items}.",
-        "history_none": "Chưa có lần giới thiệu nào trước đây.",
-        "receipt_title": "Biên nhận sự đồng ý",
-        "receipt_intro": "Biên nhận này ghi lại một quyết định của bạn về thông tin của bạn. "
-                         "Hãy giữ lại. Bạn có thể thay đổi ý định bất cứ lúc nào: hãy báo cho "
-                         "cán bộ phụ trách hồ sơ của bạn.",
-        "decision": "Quyết định",
-        "purpose": "Mục đích",
-        "partner": "Chia sẻ với",
-        "scope": "Thông tin được phép chia sẻ",
-        "expires": "Có hiệu lực đến",
-        "no_expiry": "Không có ngày kết thúc",
-        "recorded_by": "Người ghi nhận",
-        "recorded_on": "Ngày ghi nhận",
-        "method": "Cách thức đồng ý",
-        "interpreter": "Phiên dịch viên",
-        "form_text": "Văn bản bạn đã được xem (phiên bản {version})",
-        "fingerprint": "Dấu vân tay số của văn bản",
-        "withdrawn_reason": "Lý do đưa ra",
-        "f.first_name": "Tên",
-        "f.last_name": "Họ",
-        "f.known_as": "Tên thường gọi",
-        "f.date_of_birth": "Ngày sinh",
-        "f.phone": "Điện thoại",
-        "f.email": "Thư điện tử",
-        "f.address": "Địa chỉ",
-        "f.gender": "Giới tính",
-        "f.age_band": "Nhóm tuổi",
-        "f.citizenship": "Quốc tịch",
-        "f.primary_language": "Ngôn ngữ chính",
-        "f.trafficking_status": "Tình trạng mua bán người",
-        "f.exploitation_types": "Hình thức bóc lột",
-        "f.recruitment_methods": "Cách thức bị dụ dỗ",
-        "f.service_history": "Dịch vụ đã nhận",
-        "g.identity": "danh tính",
-        "g.contact": "thông tin liên lạc",
-        "g.demographics": "thông tin nhân khẩu học",
-        "g.trafficking_context": "bối cảnh mua bán người",
-        "g.service_history": "dịch vụ đã nhận",
-        "s.shelter": "Nơi tạm trú",
-        "s.counselling": "Tư vấn tâm lý",
-        "s.vocational_training": "Đào tạo nghề",
-        "s.legal_aid": "Trợ giúp pháp lý",
-        "s.health": "Chăm sóc sức khỏe",
-        "s.other": "Hỗ trợ khác",
-        "m.written": "bằng văn bản",
-        "m.verbal": "bằng lời nói",
-        "m.guardian": "thông qua người giám hộ",
-        "p.data_processing": "Lưu hồ sơ về trường hợp của bạn",
-        "p.referral_sharing": "Chia sẻ thông tin với một tổ chức đối tác",
-        "p.anonymised_statistics": "Thống kê ẩn danh",
-        "p.contact": "Liên lạc với bạn",
-        "d.granted": "Bạn đã đồng ý",
-        "d.refused": "Bạn không đồng ý",
-        "d.withdrawn": "Bạn đã rút lại sự đồng ý",
-    },
+# key -> English msgid (lazy: translated when a Catalogue reads it under its language).
+TEXTS: dict[str, object] = {
+    "title": _l("Referral letter"),
+    "reference": _l("Reference"),
+    "date": _l("Date"),
+    "to": _l("To"),
+    "subject": _l("Referral for: %(service)s"),
+    "intro": _l("With the consent of the person named below, we refer them to your "
+                "organisation for the service requested in this letter."),
+    "about": _l("About the person referred"),
+    "nothing_shared": _l("The person did not agree to share personal details in this letter. "
+                         "Please contact the caseworker named below."),
+    "reason": _l("Reason for the referral"),
+    "service": _l("Service requested"),
+    "caseworker": _l("Caseworker contact"),
+    "consent": _l("Consent"),
+    "consent_statement": _l("The person gave consent %(method)s on %(date)s to share the "
+                            "information in this letter with %(partner)s: %(scope)s. They may "
+                            "withdraw it at any time. Please keep this information "
+                            "confidential and use it only for this referral."),
+    "consent_expires": _l("This consent is valid until %(date)s."),
+    "verification": _l("Verification"),
+    "verify_text": _l("To confirm that this letter is genuine, open %(url)s and enter the "
+                      "code %(code)s."),
+    "history_opened": _l("Case opened on %(date)s."),
+    "history_referrals": _l("Services through earlier referrals: %(items)s."),
+    "history_none": _l("No earlier referrals."),
+    "receipt_title": _l("Consent receipt"),
+    "receipt_intro": _l("This receipt records a decision you made about your information. "
+                        "Keep it. You can change your mind at any time: tell your caseworker."),
+    "decision": _l("Decision"),
+    "purpose": _l("Purpose"),
+    "partner": _l("Shared with"),
+    "scope": _l("What may be shared"),
+    "expires": _l("Valid until"),
+    "no_expiry": _l("No end date"),
+    "recorded_by": _l("Recorded by"),
+    "recorded_on": _l("Recorded on"),
+    "method": _l("How it was given"),
+    "interpreter": _l("Interpreter"),
+    "form_text": _l("The text you were shown (version %(version)s)"),
+    "fingerprint": _l("Fingerprint of the text"),
+    "withdrawn_reason": _l("Reason given"),
+    # labels of survivor fields
+    "f.first_name": _l("First name"),
+    "f.last_name": _l("Last name"),
+    "f.known_as": _l("Known as"),
+    "f.date_of_birth": _l("Date of birth"),
+    "f.phone": _l("Phone"),
+    "f.email": _l("Email"),
+    "f.address": _l("Address"),
+    "f.gender": _l("Gender"),
+    "f.age_band": _l("Age group"),
+    "f.citizenship": _l("Citizenship"),
+    "f.primary_language": _l("Main language"),
+    "f.trafficking_status": _l("Trafficking status"),
+    "f.exploitation_types": _l("Forms of exploitation"),
+    "f.recruitment_methods": _l("How the person was recruited"),
+    "f.service_history": _l("Services received"),
+    # consent scope groups
+    "g.identity": _l("identity"),
+    "g.contact": _l("contact details"),
+    "g.demographics": _l("demographics"),
+    "g.trafficking_context": _l("trafficking context"),
+    "g.service_history": _l("services received"),
+    # partner services
+    "s.shelter": _l("Shelter"),
+    "s.counselling": _l("Counselling"),
+    "s.vocational_training": _l("Vocational training"),
+    "s.legal_aid": _l("Legal aid"),
+    "s.health": _l("Health care"),
+    "s.other": _l("Other support"),
+    # how consent was given
+    "m.written": _l("in writing"),
+    "m.verbal": _l("verbally"),
+    "m.guardian": _l("through their guardian"),
+    # consent purposes and decisions
+    "p.data_processing": _l("Keeping a record of your case"),
+    "p.referral_sharing": _l("Sharing information with a partner organisation"),
+    "p.anonymised_statistics": _l("Anonymous statistics"),
+    "p.contact": _l("Contacting you"),
+    "d.granted": _l("You agreed"),
+    "d.refused": _l("You did not agree"),
+    "d.withdrawn": _l("You withdrew your consent"),
 }
 
 
 class Catalogue:
-    """The texts of one language: ``t["title"]``, ``t.format("subject", service=...)``."""
+    """The texts of one language: ``t["title"]``, ``t.format("subject", service=...)``.
+
+    Every text is translated once, when the catalogue is made, under ``force_locale`` of the
+    letter's language (English where the language has no catalog)."""
 
     def __init__(self, language: str):
-        self.language = language if language in TEXTS else "en"
-        self._texts = TEXTS[self.language]
+        self.language = language if language in LANGUAGES else "en"
+        with force_locale(self.language):
+            self._texts = {key: str(msgid) for key, msgid in TEXTS.items()}
 
     def __getitem__(self, key: str) -> str:
-        return self._texts.get(key) or TEXTS["en"][key]
+        return self._texts[key]
 
     def format(self, key: str, **values) -> str:
-        return self[key].format(**values)
+        return self[key] % values
 
 
 def catalogue(language: str) -> Catalogue:
