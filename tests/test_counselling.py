@@ -264,7 +264,7 @@ def test_page_workflow(app, case):
     assert response.status_code == 302
     before = db_state(app)
     again = cw_web.post_form(end_url, {"on": "2026-03-02"})
-    assert again.status_code == 422 and "already ended on 2026-03-01" in again.text
+    assert again.status_code == 422 and "already ended on Mar 1, 2026" in again.text
     assert db_state(app) == before
     assert co_web.get(f"/survivors/{case.sid}/counselling").status_code == 404
     page = cw_web.get(f"/survivors/{case.sid}/counselling").text
@@ -357,11 +357,11 @@ def test_invalid_transitions_change_nothing(app, case):
     assert "already has an open engagement" in body["detail"]
     # A session before the engagement started.
     body = problem(record(co_api, case.sid, held_on="2026-01-31"), 422, "held_on")
-    assert "started on 2026-02-01" in body["errors"]["held_on"][0]
+    assert "started on Feb 1, 2026" in body["errors"]["held_on"][0]
     # Ending before the start, or before a session of it.
     problem(cw_api.post(end_url, json={"on": "2026-01-30"}), 422, "on")
     body = problem(cw_api.post(end_url, json={"on": "2026-02-05"}), 422, "on")
-    assert "2026-02-10" in body["errors"]["on"][0]
+    assert "Feb 10, 2026" in body["errors"]["on"][0]
     # Moving the start after a session; changing the counsellor of an engagement.
     problem(cw_api.patch(f"/api/v1/counselling-engagements/{engagement['id']}",
                          json={"started_on": "2026-02-11"}), 422, "started_on")
@@ -382,11 +382,11 @@ def test_invalid_transitions_change_nothing(app, case):
                  json={"collaborator_ids": [str(case.cw2.id), str(case.counsellor.id)]})
     before = db_state(app)
     body = problem(record(co_api, case.sid, held_on="2026-02-19"), 409)
-    assert "ended on 2026-02-20" in body["detail"]
+    assert "ended on Feb 20, 2026" in body["detail"]
     body = problem(record(co_api, case.sid, engagement_id=engagement["id"]), 409)
-    assert "ended on 2026-02-20" in body["detail"]
+    assert "ended on Feb 20, 2026" in body["detail"]
     body = problem(cw_api.post(end_url, json={"on": "2026-02-21"}), 409)
-    assert "already ended on 2026-02-20" in body["detail"]
+    assert "already ended on Feb 20, 2026" in body["detail"]
     problem(cw_api.patch(f"/api/v1/counselling-engagements/{engagement['id']}",
                          json={"co_counsellor_ids": [str(case.co2.id)]}), 409)
     assert db_state(app) == before

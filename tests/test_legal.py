@@ -264,7 +264,7 @@ def test_invalid_transitions_change_nothing(app, case):
     url = f"/api/v1/legal-matters/{mid}"
     before = db_state(app)
     body = problem(add_hearing(api, mid, scheduled_on="2026-01-31"), 422, "scheduled_on")
-    assert "opened on 2026-02-01" in body["errors"]["scheduled_on"][0]
+    assert "opened on Feb 1, 2026" in body["errors"]["scheduled_on"][0]
     problem(api.patch(url, json={"opened_on": "2026-03-02"}), 422, "opened_on")
     body = problem(api.patch(url, json={"status": "decided"}), 422, "outcome")
     assert "outcome" in body["errors"]["outcome"][0]

@@ -22,7 +22,7 @@ from .. import access, vocab
 from ..access.fields import fields_in_tier
 from ..access.policy import BREAK_GLASS, POLICY, READ, RELATIONSHIPS, TIERS, WRITE, permissions
 from ..auth import service as auth_service
-from ..auth.models import ROLES, Team, User
+from ..auth.models import ROLE_LABELS, ROLES, Team, User
 from ..extensions import db
 from ..referrals import service as partner_service
 from ..referrals.models import PARTNER_SERVICES
@@ -31,6 +31,13 @@ from ..survivors.models import Survivor
 from ..survivors.service import ValidationFailed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# The relationships of the policy, named as the page's note explains them.
+RELATIONSHIP_LABELS = {
+    "assigned": _l("assigned"),
+    "team": _l("team"),
+    "none": _l("none"),
+}
 
 
 @bp.before_request
@@ -49,7 +56,8 @@ def policy():
                 glass = permissions(role, relationship, tier, break_glass=True) - granted
                 cells.append({"read": READ in granted, "write": WRITE in granted,
                               "glass_read": READ in glass})
-            rows.append({"role": role, "relationship": relationship, "cells": cells})
+            rows.append({"role": ROLE_LABELS[role],
+                         "relationship": RELATIONSHIP_LABELS[relationship], "cells": cells})
     tiers = [(tier, TIER_LABELS[tier], [FIELD_LABELS.get(n, n)
                                         for n in fields_in_tier(Survivor, tier)])
              for tier in TIERS]
@@ -60,7 +68,7 @@ def policy():
 class NewUserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
     display_name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[(r, ROLE_LABELS[r]) for r in ROLES])
     team = StringField(_l("Team"), validators=[Optional(), Length(max=100)],
                        description=_l("Caseworkers, counsellors and supervisors belong to one."))
     password = PasswordField(_l("Initial password"), validators=[DataRequired(),
@@ -89,7 +97,9 @@ def users():
     people = db.session.scalars(select(User).order_by(User.role, User.username)).all()
     teams = {t.id: t.name for t in db.session.scalars(select(Team))}
     return render_template("admin/users.html", form=form, people=people, teams=teams,
+                           role_labels=ROLE_LABELS,
                            deactivate_form=DeactivateForm()), (422 if form.errors else 200)
+
 
 
 @bp.route("/users/<uuid:user_id>/deactivate", methods=["POST"])

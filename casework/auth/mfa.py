@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 import pyotp
 import segno
 from flask import current_app
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -80,7 +81,7 @@ def _store_secret(user: User, secret: str) -> None:
 
 def secret_of(user: User) -> str:
     if user.mfa_secret is None:
-        raise MfaError("Two-step verification is not set up.")
+        raise MfaError(_("Two-step verification is not set up."))
     return crypto.decrypt(user.mfa_secret, _secret_aad(user)).decode("ascii")
 
 
@@ -88,7 +89,7 @@ def pending_secret(user: User) -> str:
     """The secret being enrolled: made on the first visit of the enrolment page and kept
     until it is confirmed, so reloading the page does not invalidate a scanned QR code."""
     if user.mfa_enabled:
-        raise MfaError("Two-step verification is already on.")
+        raise MfaError(_("Two-step verification is already on."))
     if user.mfa_secret is None:
         _store_secret(user, pyotp.random_base32(32))  # 160 bits, as RFC 4226 recommends
         db.session.flush()
@@ -244,13 +245,13 @@ def confirm_enrolment(user: User, code: str | None) -> list[str]:
     """Turn two-step verification on once ``code`` proves the app has the pending secret;
     returns the recovery codes to show once. MfaError if the code is wrong."""
     if user.mfa_enabled:
-        raise MfaError("Two-step verification is already on.")
+        raise MfaError(_("Two-step verification is already on."))
     secret = pending_secret(user)
     step = totp_step(secret, code or "")
     if step is None or not consume(user, Match(step=step)):
         audit.record_denial(user, "auth.mfa_failed")
-        raise MfaError("That code is not correct. Check that your phone's clock is right and "
-                       "type the code the app shows now.")
+        raise MfaError(_("That code is not correct. Check that your phone's clock is right and "
+                         "type the code the app shows now."))
     user.mfa_enabled_at = datetime.now(UTC)
     codes = new_recovery_codes(user)
     audit.record(user, "mfa.enrolled", subject=user)
@@ -263,7 +264,7 @@ def regenerate_recovery_codes(user: User, code: str | None) -> list[str]:
     from .service import confirm_identity
 
     if not user.mfa_enabled:
-        raise MfaError("Two-step verification is not on.")
+        raise MfaError(_("Two-step verification is not on."))
     confirm_identity(user, None, code, need_code=True)
     codes = new_recovery_codes(user)
     audit.record(user, "mfa.recovery_codes_replaced", subject=user)
@@ -276,9 +277,9 @@ def disable(user: User, password: str, code: str | None) -> None:
     from .service import confirm_identity
 
     if not user.mfa_enabled:
-        raise MfaError("Two-step verification is not on.")
+        raise MfaError(_("Two-step verification is not on."))
     if role_requires_mfa(user.role):
-        raise MfaError("Your role must use two-step verification: it cannot be turned off.")
+        raise MfaError(_("Your role must use two-step verification: it cannot be turned off."))
     confirm_identity(user, password, code, need_code=True)
     reset(user)
     audit.record(user, "mfa.disabled", subject=user)

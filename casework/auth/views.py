@@ -15,7 +15,13 @@ from .service import InvalidCredentials, LoginThrottled, UserError, authenticate
 
 bp = Blueprint("auth", __name__)
 
-THROTTLED = "Too many failed attempts for this username. Wait a minute and try again."
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalogue; it is translated where it is used (``_(THROTTLED)``)."""
+    return text
+
+
+THROTTLED = N_("Too many failed attempts for this username. Wait a minute and try again.")
+
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -403,7 +403,7 @@ def timeline_events(user, survivor) -> list[TimelineEvent]:
         fields = access.present(user, consent)
         title = str(TIMELINE_TITLES[consent.status])
         if "purpose" in fields:
-            title += ": " + PURPOSES.label(consent.purpose)
+            title += ": " + PURPOSES.display(consent.purpose)
             if consent.partner is not None and "partner_id" in fields:
                 title += f" ({consent.partner.name})"
         events.append(TimelineEvent(

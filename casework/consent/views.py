@@ -23,6 +23,9 @@ from .models import Consent
 bp = Blueprint("consent", __name__)
 register_labels({k: v for k, v in FIELD_LABELS.items()
                  if k not in ("status", "notes", "language", "purpose")})
+# Names other records use with another meaning: the consent's own, for its timeline events.
+register_labels({f"consent.{k}": FIELD_LABELS[k]
+                 for k in ("status", "notes", "language", "purpose")})
 
 
 def _form(survivor, formdata=None):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask import url_for
+from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -385,7 +386,7 @@ def _check_start(survivor: Survivor, started_on: date | None) -> None:
     if started_on is not None and started_on < survivor.intake_date:
         raise ValidationFailed({"started_on": [_l(
             "An engagement cannot start before the survivor's intake (%(day)s).",
-            day=survivor.intake_date.isoformat())]})
+            day=format_date(survivor.intake_date))]})
 
 
 def start_engagement(user, survivor: Survivor, data: dict) -> CounsellingEngagement:
@@ -453,7 +454,7 @@ def update_engagement(user, engagement: CounsellingEngagement, data: dict) -> li
         if first is not None and clean["started_on"] > first:
             raise ValidationFailed({"started_on": [_l(
                 "A session of this engagement was held on %(day)s, before this date.",
-                day=first.isoformat())]})
+                day=format_date(first))]})
         engagement.started_on = clean["started_on"]
         changed.append("started_on")
     if "co_counsellor_ids" in clean:
@@ -477,18 +478,18 @@ def end_engagement(user, engagement: CounsellingEngagement, on) -> None:
                             "engagement."))
     if not engagement.is_open:
         raise Conflict(_l("This engagement already ended on %(day)s.",
-                          day=engagement.ended_on.isoformat()))
+                          day=format_date(engagement.ended_on)))
     clean = _collect({"on": lambda: _date(on, required=True)})
     ended_on = clean["on"]
     if ended_on < engagement.started_on:
         raise ValidationFailed({"on": [_l("The engagement started on %(day)s, after this date.",
-                                          day=engagement.started_on.isoformat())]})
+                                          day=format_date(engagement.started_on))]})
     last = db.session.scalar(select(func.max(CounsellingSession.held_on)).where(
         CounsellingSession.engagement_id == engagement.id))
     if last is not None and ended_on < last:
         raise ValidationFailed({"on": [_l(
             "A session of this engagement was held on %(day)s, after this date.",
-            day=last.isoformat())]})
+            day=format_date(last))]})
     engagement.ended_on = ended_on
     engagement.updated_at = utcnow()
     access.forget(survivor)
@@ -503,11 +504,11 @@ def _check_held_on(engagement: CounsellingEngagement, held_on: date) -> None:
     if held_on < engagement.started_on:
         raise ValidationFailed({"held_on": [_l(
             "The engagement started on %(day)s: a session cannot be before it.",
-            day=engagement.started_on.isoformat())]})
+            day=format_date(engagement.started_on))]})
     if engagement.ended_on is not None and held_on > engagement.ended_on:
         raise ValidationFailed({"held_on": [_l(
             "The engagement ended on %(day)s: a session cannot be after it.",
-            day=engagement.ended_on.isoformat())]})
+            day=format_date(engagement.ended_on))]})
 
 
 def _engagement_for_recording(user, survivor: Survivor, engagement_id) -> CounsellingEngagement:
@@ -526,7 +527,7 @@ def _engagement_for_recording(user, survivor: Survivor, engagement_id) -> Counse
             raise NotAllowed(_l("You are not a counsellor of this engagement."))
         if not chosen.is_open:
             raise Conflict(_l("This engagement ended on %(day)s: no session can be added to it.",
-                              day=chosen.ended_on.isoformat()))
+                              day=format_date(chosen.ended_on)))
         return chosen
     mine = [e for e in engagements if user.id in e.counsellor_ids()]
     open_ = [e for e in mine if e.is_open]
@@ -538,7 +539,7 @@ def _engagement_for_recording(user, survivor: Survivor, engagement_id) -> Counse
     if mine:
         raise Conflict(_l("Your engagement with this survivor ended on %(day)s: no session can "
                           "be added to it. Ask the caseworker to start a new one.",
-                          day=max(e.ended_on for e in mine).isoformat()))
+                          day=format_date(max(e.ended_on for e in mine))))
     raise Conflict(_l("You have no open counselling engagement with this survivor. Ask the "
                       "caseworker to start one."))
 

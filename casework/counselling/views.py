@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import false, select
@@ -203,7 +204,7 @@ def new_session(survivor_id):
         except service.Conflict as exc:
             form.form_errors.append(str(exc))
         else:
-            flash(_("Recorded the session of %(day)s.", day=session.held_on.isoformat()),
+            flash(_("Recorded the session of %(day)s.", day=format_date(session.held_on)),
                   "success")
             return _to_survivor_page(survivor.id, f"session-{session.id}")
     status = 422 if form.errors or form.form_errors else 200

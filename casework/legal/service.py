@@ -12,6 +12,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from flask import url_for
+from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
@@ -74,7 +75,7 @@ def _date(value, *, latest: date) -> date:
     if value > latest:
         if latest == date.today():
             raise ValueError(_l("This date is in the future."))
-        raise ValueError(_l("This date is too far ahead (after %(day)s).", day=latest.isoformat()))
+        raise ValueError(_l("This date is too far ahead (after %(day)s).", day=format_date(latest)))
     return value
 
 
@@ -288,15 +289,15 @@ def update_matter(user, matter: LegalMatter, data: dict) -> list[str]:
     status = clean.get("status", matter.status)
     if status != matter.status and status not in TRANSITIONS[matter.status]:
         raise Conflict(_l("A matter that is %(old)s cannot become %(new)s.",
-                          old=vocab.resolve("legal_matter_status").label(matter.status).lower(),
-                          new=vocab.resolve("legal_matter_status").label(status).lower()))
+                          old=vocab.resolve("legal_matter_status").display(matter.status).lower(),
+                          new=vocab.resolve("legal_matter_status").display(status).lower()))
     _check_consistent(status, clean.get("outcome", matter.outcome))
     if "opened_on" in clean:
         first = min((h.scheduled_on for h in matter.hearings), default=None)
         if first is not None and clean["opened_on"] > first:
             raise ValidationFailed({"opened_on": [_l(
                 "A hearing of this matter is on %(day)s, before this date.",
-                day=first.isoformat())]})
+                day=format_date(first))]})
     changed = [name for name, value in clean.items() if getattr(matter, name) != value]
     for name in changed:
         setattr(matter, name, clean[name])
@@ -325,7 +326,7 @@ def add_hearing(user, matter: LegalMatter, data: dict) -> LegalHearing:
     if clean["scheduled_on"] < matter.opened_on:
         raise ValidationFailed({"scheduled_on": [_l(
             "The matter was opened on %(day)s: a hearing cannot be before it.",
-            day=matter.opened_on.isoformat())]})
+            day=format_date(matter.opened_on))]})
     hearing = LegalHearing(survivor_id=survivor.id, survivor=survivor, matter=matter, **clean)
     db.session.add(hearing)
     db.session.flush()
@@ -357,7 +358,7 @@ def timeline_events(user, survivor) -> list[TimelineEvent]:
         shown = access.present(user, matter)
         if "opened_on" not in shown:
             continue
-        label = kinds.label(shown["kind"]) if "kind" in shown else ""
+        label = kinds.display(shown["kind"]) if "kind" in shown else ""
         events.append(TimelineEvent(
             shown["opened_on"], "legal.matter_opened",
             str(_l("Legal matter opened: %(kind)s", kind=_l(label))), "legal_matter",

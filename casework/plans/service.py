@@ -210,7 +210,7 @@ def timeline_events(user, survivor) -> list[TimelineEvent]:
         shown = access.present(user, item)
         if not shown:
             continue
-        kind_label = (vocab.htcds(vocab.SUPPORT_PLAN_TYPE).label(shown["type"])
+        kind_label = (vocab.htcds(vocab.SUPPORT_PLAN_TYPE).display(shown["type"])
                       if shown.get("type") else "")
         url = url_for("plans.survivor_plan", survivor_id=survivor.id)
         if shown.get("created_at"):

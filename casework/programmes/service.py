@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -138,7 +139,7 @@ def _clean_date(value, *, required: bool) -> date | None:
         raise ValueError(_l("Enter a date as YYYY-MM-DD."))
     if not EARLIEST <= value <= LATEST:
         raise ValueError(_l("Give a date from %(first)s to %(last)s.",
-                            first=EARLIEST.isoformat(), last=LATEST.isoformat()))
+                            first=format_date(EARLIEST), last=format_date(LATEST)))
     return value
 
 
@@ -213,7 +214,7 @@ def validate(data: dict, programme: Programme | None = None) -> dict:
             field = "ends_on" if "ends_on" in clean else "starts_on"
             errors.setdefault(field, []).append(
                 _l("The programme cannot end (%(ends)s) before it starts (%(starts)s).",
-                   ends=ends.isoformat(), starts=starts.isoformat()))
+                   ends=format_date(ends), starts=format_date(starts)))
     if "name" in clean and "name" not in errors:
         query = select(Programme.id).where(func.lower(Programme.name) == clean["name"].lower())
         if programme is not None:

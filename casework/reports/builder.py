@@ -65,30 +65,42 @@ from ..survivors.models import Survivor
 from ..training.models import Enrolment
 from .disclosure import Cell, Link, Period, Table
 
-NOT_RECORDED = "Not recorded"
 
-SERVED_BY_AGE_GENDER = "Survivors served by age band and gender"
-SERVED_BY_REGION = "Survivors served by region of origin"
-SERVED_BY_EXPLOITATION = "Survivors served by type of exploitation"
-NEW_INTAKES = "New intakes"
-SERVICES_BY_KIND = "Services by kind"
-SHELTER_NIGHTS = "Shelter nights"
-COUNSELLING = "Counselling sessions"
-TRAINING = "Training"
-LEGAL = "Legal matters by kind and outcome"
-REFERRALS = "Referrals by service and outcome"
+def N_(text: str) -> str:
+    """Marks an English key for the catalogue: reports store the keys, pages and PDFs
+    translate them (``render.label``)."""
+    return text
+
+
+NOT_RECORDED = N_("Not recorded")
+
+SERVED_BY_AGE_GENDER = N_("Survivors served by age band and gender")
+SERVED_BY_REGION = N_("Survivors served by region of origin")
+SERVED_BY_EXPLOITATION = N_("Survivors served by type of exploitation")
+NEW_INTAKES = N_("New intakes")
+SERVICES_BY_KIND = N_("Services by kind")
+SHELTER_NIGHTS = N_("Shelter nights")
+COUNSELLING = N_("Counselling sessions")
+TRAINING = N_("Training")
+LEGAL = N_("Legal matters by kind and outcome")
+REFERRALS = N_("Referrals by service and outcome")
 
 # M49 regions (casework/regions.py), in a fixed order so that every report has the same rows.
-REGIONS = ("Africa", "Americas", "Asia", "Europe", "Oceania", "Unknown")
+REGIONS = (N_("Africa"), N_("Americas"), N_("Asia"), N_("Europe"), N_("Oceania"), N_("Unknown"))
 
 # Referral statuses as donors read them (drafts are not referrals yet).
 REFERRAL_OUTCOMES = {
-    "Waiting": ("awaiting_approval", "approved", "issued"),
-    "Accepted": ("accepted",),
-    "Declined": ("declined",),
-    "Completed": ("completed",),
-    "Withdrawn": ("withdrawn",),
+    N_("Waiting"): ("awaiting_approval", "approved", "issued"),
+    N_("Accepted"): ("accepted",),
+    N_("Declined"): ("declined",),
+    N_("Completed"): ("completed",),
+    N_("Withdrawn"): ("withdrawn",),
 }
+# The other row and column labels the tables below store, listed for the catalogue.
+OTHER_LABELS = (N_("Survivors"), N_("Records"), N_("Nights"), N_("Sessions"),
+                N_("Shelter placements"), N_("Counselling"), N_("Vocational training"),
+                N_("Legal aid"), N_("Referrals"), N_("Sessions held"), N_("Sessions attended"))
+
 
 
 @dataclass(frozen=True)
@@ -386,8 +398,9 @@ def _counselling(scope: Scope, counted) -> Table:
                           column_totals=False, grand_total=False)
 
 
-TRAINING_ROWS = ("Enrolments", "Completions", "Certifications",
-                 "Employed at the 3-month check", "Employed at the 6-month check")
+TRAINING_ROWS = (N_("Enrolments"), N_("Completions"), N_("Certifications"),
+                 N_("Employed at the 3-month check"), N_("Employed at the 6-month check"))
+
 
 
 def _shift(key: str, months: int) -> str:

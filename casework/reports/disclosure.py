@@ -69,7 +69,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -1573,32 +1573,38 @@ def _relevant(new: ProtectedReport, published: Sequence[ProtectedReport],
 
 
 def check_publishable(new_report: ProtectedReport, published_reports: Sequence[ProtectedReport], *,
-                      nested_unique: bool = True, limit: int | None = None) -> list[str]:
+                      nested_unique: bool = True, limit: int | None = None,
+                      explain: Callable[[Exposure], str] | None = None) -> list[str]:
     """Why ``new_report`` must not be published next to ``published_reports`` ([] when fine).
 
     Each sentence names the table, row and column and the reports whose figures combine. Only
     figures that the new report can affect are considered (the published reports were checked
     when they were published). ``limit``: at most that many sentences, which saves proving the
-    remaining ones when a report is clearly refused.
+    remaining ones when a report is clearly refused. ``explain`` words an exposure (default:
+    ``Exposure.explain``, English; casework/reports/explain.py says it in the reader's language).
     """
     reps, include = _relevant(new_report, published_reports, nested_unique)
     try:
         system = _System(reps, include, nested_unique, focus=0)
     except MissingMonthlyData as exc:
+        if explain is not None:
+            return [explain(Exposure("unverifiable", None, detail=str(exc)))]
         return [str(exc) + "; differencing cannot be checked."]
     if limit is not None:
         # cheap pass first: what it proves is exact, and may already be enough sentences
         found = _audit_targets(system, 0, None, quick=True)
-        sure = _explain([e for e, _t, undecided in found if not undecided])
+        sure = _explain([e for e, _t, undecided in found if not undecided], explain)
         if len(sure) >= limit or not any(undecided for _e, _t, undecided in found):
             return sure[:limit]
-    return _explain(_audit_system(system, focus=0))[:limit]
+    return _explain(_audit_system(system, focus=0), explain)[:limit]
 
 
-def _explain(exposures: Sequence[Exposure]) -> list[str]:
+def _explain(exposures: Sequence[Exposure],
+             explain: Callable[[Exposure], str] | None = None) -> list[str]:
     out: list[str] = []
     for e in exposures:
-        sentence = e.explain()
+        sentence = explain(e) if explain is not None else e.explain()
+
         if sentence not in out:
             out.append(sentence)
     return out

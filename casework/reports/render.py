@@ -23,6 +23,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from xml.etree import ElementTree
 
@@ -32,14 +33,13 @@ import tinycss2
 from babel.dates import format_interval
 from babel.numbers import format_decimal
 from flask import render_template
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, format_date, format_number, ngettext
 from flask_babel import gettext as _
 from markupsafe import Markup
 from pygal.style import Style
 
 from ..spreadsheets import neutralise
 from .builder import N_
-
 
 TOTAL = N_("Total")  # the builder's label of a margin row and column (disclosure.TOTAL)
 
@@ -87,6 +87,25 @@ def period_label(report, locale: str = "en") -> str:
     return format_interval(report.period_start, report.period_end, "yMMMM", locale=locale)
 
 
+def label(key: str) -> str:
+    """A table name or label of the builder (an English key) in the user's language; a month
+    key ("2026-03") as Babel writes the month. Not Jinja's ``_()``, which treats its argument
+    as a format string ("Attendance rate (%)")."""
+    if re.fullmatch(r"\d{4}-\d{2}", key):
+        return format_date(date(int(key[:4]), int(key[5:]), 1), "MMM y")
+    for vocabulary in _coded_labels():  # genders and types of exploitation are stored as codes
+        if key in vocabulary.values:
+            return _(vocabulary.label(key))
+    return _(key)
+
+
+def _coded_labels():
+    from .. import vocab
+
+    return (vocab.htcds(vocab.GENDER), vocab.htcds(vocab.EXPLOITATION_TYPES))
+
+
+
 def programme_label(report) -> str:
     return report.programme.name if report.programme is not None else _("Whole organisation")
 
@@ -132,23 +151,23 @@ def _chart(table: Grid, threshold: int, font_family: str) -> Markup | None:
         legend_at_bottom_columns=legend_columns, print_values=False, truncate_legend=None,
         truncate_label=30, include_x_axis=True, min_scale=3, max_scale=8,
         no_data_text=_("No figure to draw: every figure is withheld."),
-        value_formatter=lambda v: f"{v:.0f}")
+        value_formatter=lambda v: format_number(round(v)))
     chart = pygal.HorizontalBar(config)
-    chart.title = _(table.name)
+    chart.title = label(table.name)
     # pygal draws the first label at the bottom: reverse so the chart reads like the table.
-    chart.x_labels = [_(label) for label, _values in reversed(rows)]
+    chart.x_labels = [label(row) for row, _values in reversed(rows)]
     for i in columns:
-        chart.add(_(table.columns[i]), [None if is_suppressed(values[i]) else values[i]
-                                        for _label, values in reversed(rows)])
-    gaps = [_(label) if len(columns) == 1 else f"{_(label)} – {_(table.columns[i])}"
-            for label, values in rows for i in columns if is_suppressed(values[i])]
+        chart.add(label(table.columns[i]), [None if is_suppressed(values[i]) else values[i]
+                                            for _label, values in reversed(rows)])
+    gaps = [label(row) if len(columns) == 1 else f"{label(row)} – {label(table.columns[i])}"
+            for row, values in rows for i in columns if is_suppressed(values[i])]
     tree = chart.render_tree()
-    _make_self_contained(tree, [_(table.columns[i]) for i in columns])
+    _make_self_contained(tree, [label(table.columns[i]) for i in columns])
     if gaps:
         _add_note(tree, _gap_note(gaps, threshold), font_family)
     tree.set("role", "img")
     tree.set("aria-label", _("Chart: %(name)s. The figures are in the table.",
-                             name=_(table.name)))
+                             name=label(table.name)))
     # Drawn at most at its own size, shrunk to fit narrow screens (Bootstrap's .img-fluid).
     _x, _y, width, height = tree.get("viewBox").split()
     tree.set("width", width)
@@ -165,7 +184,11 @@ def _gap_note(gaps: list[str], threshold: int) -> str:
     if len(gaps) > 6:  # a long list says less than the table does
         return _("Gaps: %(num)d figures shown as “<%(k)s” in the table are not drawn.",
                  num=len(gaps), k=threshold)
-    return ngettext("Gap: the figure shown as “<%(k)s” in the table is not drawn (%(cells)s).",
+    # The singular names %(num)d too: languages with one plural form, or whose first form
+    # also serves 21, 31, … (Ukrainian), translate it with the number (Babel checks form 0
+    # against the singular).
+    return ngettext("Gap: %(num)d figure shown as “<%(k)s” in the table is not drawn "
+                    "(%(cells)s).",
                     "Gaps: %(num)d figures shown as “<%(k)s” in the table are not drawn "
                     "(%(cells)s).", len(gaps), k=threshold, cells="; ".join(gaps))
 

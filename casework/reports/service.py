@@ -21,7 +21,8 @@ from .. import access, audit
 from ..extensions import db
 from ..programmes.models import Programme, programme_donors
 from . import disclosure
-from .builder import Scope, build, next_month
+from .builder import N_, Scope, build, next_month
+from .explain import WHOLE_ORGANISATION, explain
 from .models import Report
 
 # The longest period one report may cover (its tables grow with the months).
@@ -159,10 +160,10 @@ def create_draft(user, programme_id, period_start, period_end) -> Report:
     try:
         protected = disclosure.protect(
             built.tables, built.links, k, period=period, report_id=str(report_id),
-            title=programme.name if programme else "Whole organisation",
+            title=programme.name if programme else WHOLE_ORGANISATION,
             scope=_scope_name(programme), published=published)
     except disclosure.ProtectionError as exc:
-        raise NotPublishable([e.explain() for e in exc.exposures]) from None
+        raise NotPublishable([explain(e) for e in exc.exposures]) from None
     report = Report(
         id=report_id, programme_id=programme.id if programme else None,
         period_start=period_start, period_end=period_end, threshold=k, status="draft",
@@ -189,7 +190,8 @@ def _with_rates(tables: list[dict], marker: str) -> list[dict]:
             rate = round(100 * attended / held)
         else:
             rate = marker if held != 0 else 0
-        table["rows"].append({"label": "Attendance rate (%)", "values": {"Sessions": rate}})
+        table["rows"].append({"label": N_("Attendance rate (%)"), "values": {"Sessions": rate}})
+
     return tables
 
 
@@ -202,7 +204,8 @@ def publish(user, report: Report) -> Report:
 
         raise Conflict(_l("This report is already published."))
     draft = disclosure.ProtectedReport.from_record(report.record)
-    explanations = disclosure.check_publishable(draft, _published(exclude=report.id))
+    explanations = disclosure.check_publishable(draft, _published(exclude=report.id),
+                                                explain=explain)
     if explanations:
         audit.record_denial(user, "report.publish_refused", reason=f"report {report.id}")
         raise NotPublishable(explanations)

@@ -34,9 +34,9 @@ def _report_number(value) -> str:
 
 @bp.app_template_filter("report_label")
 def _report_label(key: str) -> str:
-    """A table name or label of the builder (an English key) through gettext. Not Jinja's
-    ``_()``, which treats its argument as a format string ("Attendance rate (%)")."""
-    return _(key)
+    """A table name or label of the builder (an English key) in the user's language."""
+    return render.label(key)
+
 
 
 def _user():

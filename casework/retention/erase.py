@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, Text, delete, select
 
 from .. import crypto
@@ -45,11 +46,21 @@ LETTERS = "stored referral letters"
 WORKING_ROWS = "access grants and search keys"
 CATEGORIES = (IDENTIFYING, FREE_TEXT, LETTERS, WORKING_ROWS)
 
-KEPT = ("case number, dates and status of the case",
-        "coded, non-identifying values (age band, gender, citizenship, exploitation types)",
-        "services received, as anonymous records counted by the statistics",
-        "the consent log's decisions (without their free text)",
-        "the audit log (it holds no identifying values)")
+# The categories as the deletion certificate names them (the keys above stay English: they
+# are the retention command's output and the audit's field names).
+CATEGORY_LABELS = {
+    IDENTIFYING: _l("Identifying details"),
+    FREE_TEXT: _l("Free-text notes"),
+    LETTERS: _l("Stored referral letters"),
+    WORKING_ROWS: _l("Access grants and search keys"),
+}
+
+KEPT = (_l("Case number, dates and status of the case"),
+        _l("Coded, non-identifying values (age band, gender, citizenship, exploitation types)"),
+        _l("Services received, as anonymous records counted by the statistics"),
+        _l("The consent log's decisions (without their free text)"),
+        _l("The audit log (it holds no identifying values)"))
+
 
 
 @dataclass

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from flask import current_app
+from flask_babel import format_date, format_datetime, format_decimal, ngettext
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -205,14 +207,37 @@ def certificate_pdf(request: ErasureRequest, approver_role: str,
         "organisation": _organisation(),
         "certificate_id": str(request.id),
         "case_number": request.survivor.case_number,
-        "requested_on": request.requested_on.isoformat(),
-        "approved_on": request.decided_at.strftime("%Y-%m-%d %H:%M UTC"),
-        "erased_on": request.erased_at.strftime("%Y-%m-%d %H:%M UTC"),
-        "approver_role": approver_role,
-        "destroyed": list(counts.as_dict().items()),
-        "kept": eraser.KEPT,
+        "requested_on": format_date(request.requested_on, "long"),
+        "approved_on": format_datetime(request.decided_at, "long"),
+        "erased_on": format_datetime(request.erased_at, "long"),
+        "approver": _approver(approver_role),
+        "destroyed": [(eraser.CATEGORY_LABELS[category], count)
+                      for category, count in counts.as_dict().items()],
+        "kept": [str(item) for item in eraser.KEPT],
+        **_letter_i18n(),
     }
     return render_pdf("erasure_certificate.html", context)
+
+
+def _letter_i18n() -> dict:
+    """What the letters' sandboxed templates need to speak the user's language: gettext,
+    ngettext, Babel's numbers and the document's language and direction."""
+    from flask_babel import get_locale
+
+    from ..referrals.letters.catalogue import direction
+
+    locale = str(get_locale() or "en")
+    return {"_": _, "ngettext": ngettext, "number": format_decimal,
+            "lang": locale.replace("_", "-"), "dir": direction(locale.split("_")[0])}
+
+
+def _approver(role: str) -> str:
+    """Who approved, by role only (a whole phrase each: roles do not slot into sentences)."""
+    return {"supervisor": _("a supervisor of the team"),
+            "caseworker": _("a caseworker of the team"),
+            "counsellor": _("a counsellor of the team")}.get(role, role)
+
+
 
 
 # --- retention ---------------------------------------------------------------------------------
@@ -280,8 +305,39 @@ def run_retention(*, dry_run: bool, now: datetime | None = None) -> RetentionRep
 # --- subject access ----------------------------------------------------------------------------
 
 WITHHELD_TIERS = ("privileged",)
-WITHHELD_WHY = ("Counselling notes are withheld from this export: the counsellor discloses "
-                "them on request after checking that disclosure would not cause harm.")
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalogue; it is translated where it is shown (the PDF), the
+    JSON export keeps the English."""
+    return text
+
+
+WITHHELD_WHY = N_("Counselling notes are withheld from this export: the counsellor discloses "
+                  "them on request after checking that disclosure would not cause harm.")
+
+# Headings of the subject access PDF: the records about the survivor, by table.
+RECORD_TITLES = {
+    "plan_items": _l("Care plan items"),
+    "placements": _l("Shelter placements"),
+    "counselling_engagements": _l("Counselling engagements"),
+    "counselling_sessions": _l("Counselling sessions"),
+    "training_enrolments": _l("Training enrolments"),
+    "legal_matters": _l("Legal matters"),
+    "legal_hearings": _l("Legal hearings"),
+    "referrals": _l("Referrals"),
+    "consents": _l("Consents"),
+    "closure_requests": _l("Closure requests"),
+    "erasure_requests": _l("Erasure requests"),
+    "reassignments": _l("Reassignments"),
+}
+LETTER_LABELS = {
+    "reference": _l("Reference"),
+    "referral_id": _l("Referral"),
+    "issued_at": _l("Issued on"),
+    "language": _l("Language"),
+    "sha256": _l("SHA-256 fingerprint"),
+    "revoked_at": _l("Withdrawn on"),
+    "revocation": _l("Reason for withdrawal"),
+}
 
 
 def _plain(value):
@@ -309,7 +365,7 @@ def _fields_of(obj, withheld: list[str]) -> dict:
 
 def _records_about(survivor) -> list[tuple[str, list]]:
     groups = []
-    for model, key, _ in eraser.erasable_columns():
+    for model, key, _column in eraser.erasable_columns():
         if model is Survivor or not field_specs(model):
             continue
         rows = list(db.session.scalars(select(model).where(getattr(model, key) == survivor.id)))
@@ -366,23 +422,38 @@ def subject_access_json(data: dict) -> bytes:
 
 
 def subject_access_pdf(data: dict) -> bytes:
+    from ..i18n import field_label
     from ..referrals.letters.render import render_pdf
 
-    def rows(values: dict):
-        return [(name.replace("_", " "), _show(value)) for name, value in values.items()]
+    def rows(values: dict, labels=None):
+        return [(str((labels or {}).get(name) or field_label(name)), _show(value))
+                for name, value in values.items()]
+
+    def title(table: str) -> str:
+        return str(RECORD_TITLES.get(table) or table.replace("_", " ").capitalize())
+
+    def when(value: str | None) -> str:
+        return format_datetime(datetime.fromisoformat(value), "medium") if value else "—"
 
     context = {
         "organisation": data["organisation"],
         "case_number": data["case_number"],
-        "generated_at": data["generated_at"],
+        "generated_at": when(data["generated_at"]),
         "survivor": rows(data["survivor"]),
-        "records": [(table.replace("_", " "), [rows(item) for item in items])
+        "records": [(title(table), [rows(item) for item in items])
                     for table, items in data["records"].items()],
-        "letters": [rows(letter) for letter in data["letters"]],
-        "withheld": data["withheld"],
-        "access_log": data["access_log"],
+        "letters": [rows({**letter, "issued_at": when(letter["issued_at"]),
+                          "revoked_at": when(letter["revoked_at"])}, LETTER_LABELS)
+                    for letter in data["letters"]],
+        "withheld": [{"record": title(entry["record"]),
+                      "fields": [field_label(name) for name in entry["fields"]],
+                      "count": entry["count"], "why": _(entry["why"])}
+                     for entry in data["withheld"]],
+        "access_log": [{**event, "at": when(event["at"])} for event in data["access_log"]],
+        **_letter_i18n(),
     }
     return render_pdf("subject_access.html", context)
+
 
 
 def _show(value) -> str:

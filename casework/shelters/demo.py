@@ -29,11 +29,11 @@ SHELTERS = [
      {**{n: ["men_only"] for n in range(1, 7)}, 12: ["wheelchair_accessible"]}, False),
 ]
 DISCHARGE_REASONS = [
-    "Moved to independent housing with support.",
+    "Went on to independent housing with support.",
     "Returned to family after a safety assessment.",
     "Referred to a partner's long-term programme.",
     "Left voluntarily; follow-up arranged.",
-    "Moved to supported accommodation nearer work.",
+    "Went on to supported accommodation nearer work.",
 ]
 HISTORY = 14  # survivors with a past, discharged stay
 CURRENT = 26  # survivors in a shelter today

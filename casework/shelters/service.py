@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
@@ -679,7 +680,7 @@ def _check_after_previous(survivor: Survivor, admitted_on: date,
     if latest is not None and admitted_on < latest:
         raise ValidationFailed({"admitted_on": [
             _l("The survivor's previous placement ended on %(day)s; admit on or after it.",
-               day=latest.isoformat())]})
+               day=format_date(latest))]})
 
 
 def _clean_target(data: dict, errors: _Errors) -> tuple[Shelter | None, uuid.UUID | None]:
@@ -732,7 +733,7 @@ def admit(user, survivor: Survivor, data, *, today: date | None = None) -> Place
     if current is not None:
         raise Conflict(_l("The survivor is already placed in %(shelter)s since %(day)s; "
                           "transfer or discharge them first.", shelter=current.shelter.name,
-                          day=current.admitted_on.isoformat()))
+                          day=format_date(current.admitted_on)))
     _check_after_previous(survivor, admitted_on)
     bed = _choose_bed(shelter, survivor, bed_id)
     placement = Placement(survivor_id=survivor.id, shelter_id=shelter.id, bed_id=bed.id,
@@ -774,10 +775,10 @@ def transfer(user, placement: Placement, data, *, today: date | None = None) -> 
     placement = _lock_placement(placement)
     if not placement.is_open:
         raise Conflict(_l("This placement ended on %(day)s.",
-                          day=placement.discharged_on.isoformat()))
+                          day=format_date(placement.discharged_on)))
     if on < placement.admitted_on:
         raise ValidationFailed({"on": [_l("The transfer date is before the admission "
-                                          "(%(day)s).", day=placement.admitted_on.isoformat())]})
+                                          "(%(day)s).", day=format_date(placement.admitted_on))]})
     if survivor.is_closed:
         raise Conflict(_l("Case %(case)s is closed.", case=survivor.case_number))
     shelter = _lock_shelter(shelter.id)
@@ -819,10 +820,10 @@ def discharge(user, placement: Placement, data, *, today: date | None = None) ->
     placement = _lock_placement(placement)
     if not placement.is_open:
         raise Conflict(_l("This placement ended on %(day)s already.",
-                          day=placement.discharged_on.isoformat()))
+                          day=format_date(placement.discharged_on)))
     if on < placement.admitted_on:
         raise ValidationFailed({"on": [_l("The discharge date is before the admission "
-                                          "(%(day)s).", day=placement.admitted_on.isoformat())]})
+                                          "(%(day)s).", day=format_date(placement.admitted_on))]})
     placement.discharged_on = on
     placement.discharge_reason = reason
     placement.status = "closed"
@@ -864,7 +865,7 @@ def update_placement(user, placement: Placement, data, *, today: date | None = N
         return []
     if not placement.is_open:
         raise Conflict(_l("This placement ended on %(day)s.",
-                          day=placement.discharged_on.isoformat()))
+                          day=format_date(placement.discharged_on)))
     placement.expected_discharge_on = expected
     db.session.flush()
     audit.record(user, "placement.updated", placement.survivor, fields=["expected_discharge_on"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -356,7 +357,7 @@ def discharge(placement_id):
 
     def perform(placement, data):
         service.discharge(current_user, placement, data)
-        return _("Discharged on %(day)s.", day=placement.discharged_on.isoformat())
+        return _("Discharged on %(day)s.", day=format_date(placement.discharged_on))
 
     return _placement_action(placement_id, "discharge", to_data, perform, names)
 

@@ -18,7 +18,7 @@ from datetime import date
 import click
 from flask import current_app, render_template
 from flask.cli import AppGroup
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, format_date, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_mailman import EmailMultiAlternatives
 from sqlalchemy import select
@@ -106,10 +106,10 @@ def _build(user: User, today: date) -> Digest | None:
     org = current_app.config.get("ORGANISATION_NAME", "Casework")
     digest.subject = ngettext("%(org)s: %(num)d alert for %(day)s",
                               "%(org)s: %(num)d alerts for %(day)s",
-                              digest.total, org=org, day=today.isoformat())
+                              digest.total, org=org, day=format_date(today, "long"))
     digest.intro = ngettext("You have %(num)d alert in %(org)s today (%(day)s).",
                             "You have %(num)d alerts in %(org)s today (%(day)s).",
-                            digest.total, org=org, day=today.isoformat())
+                            digest.total, org=org, day=format_date(today, "long"))
     context = {"digest": digest, "public_url": (current_app.config.get("PUBLIC_URL")
                                                 or "").rstrip("/")}
     digest.text = render_template("supervision/digest.txt", **context)

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from .. import access, audit
@@ -24,6 +25,7 @@ from ..audit.labels import action_label
 from ..audit.models import AuditEvent
 from ..auth.models import User
 from ..extensions import db
+from ..spreadsheets import neutralise
 from ..survivors.models import Survivor
 from ..survivors.service import ValidationFailed
 
@@ -31,8 +33,6 @@ BREAK_GLASS = "survivor.break_glass"
 EXPORT_LIMIT = 100_000
 _ACTION_RE = re.compile(r"^[a-z0-9_.]{1,64}$")
 _CASE_RE = re.compile(r"^[A-Za-z0-9-]{1,16}$")
-# Spreadsheet programs run a cell starting with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -66,7 +66,7 @@ def parse_moment(name: str, value: str | None, *, end_of_day: bool = False) -> d
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 40:
-        raise ValidationFailed({name: ["Give a date as YYYY-MM-DD."]})
+        raise ValidationFailed({name: [_l("Give a date as YYYY-MM-DD.")]})
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
@@ -75,11 +75,11 @@ def parse_moment(name: str, value: str | None, *, end_of_day: bool = False) -> d
             return _day_start(day + timedelta(days=1) if end_of_day else day)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationFailed({name: ["Give a date as YYYY-MM-DD."]}) from None
+        raise ValidationFailed({name: [_l("Give a date as YYYY-MM-DD.")]}) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if moment.year < 1900 or moment.year > 9998:
-        raise ValidationFailed({name: ["Give a date as YYYY-MM-DD."]})
+        raise ValidationFailed({name: [_l("Give a date as YYYY-MM-DD.")]})
     return moment.astimezone(UTC)
 
 
@@ -93,19 +93,19 @@ def parse_filters(args) -> AuditFilters:
             try:
                 setattr(result, name, uuid.UUID(value))
             except ValueError:
-                errors[name] = ["Not a valid id."]
+                errors[name] = [_l("Not a valid id.")]
     case_number = (args.get("case_number") or "").strip()
     if case_number:
         if _CASE_RE.match(case_number):
             result.case_number = case_number.upper()
         else:
-            errors["case_number"] = ["Not a case number."]
+            errors["case_number"] = [_l("Not a case number.")]
     action = (args.get("action") or "").strip()
     if action:
         if _ACTION_RE.match(action):
             result.action = action
         else:
-            errors["action"] = ["Not a known action."]
+            errors["action"] = [_l("Not a known action.")]
     for name, end in (("since", False), ("until", True)):
         try:
             setattr(result, name, parse_moment(name, args.get(name), end_of_day=end))
@@ -187,14 +187,6 @@ def verify(user) -> audit.VerifyResult:
     """Walk the whole chain now (nothing cached between requests)."""
     access.require(user, "audit.verify")
     return audit.verify()
-
-
-def neutralise(value) -> str:
-    """A CSV cell that no spreadsheet will run as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
 
 
 CSV_COLUMNS = ("id", "occurred_at", "actor_username", "actor_id", "action", "action_label",

@@ -101,9 +101,9 @@ def clean_date(value, *, earliest: date = EARLIEST, latest: date | None = None,
     if latest is not None and value > latest:
         if not_after_today:
             raise ValueError(_l("This date is in the future."))
-        raise ValueError(_l("Give a date up to %(day)s.", day=latest.isoformat()))
+        raise ValueError(_l("Give a date up to %(day)s.", day=format_date(latest)))
     if value < earliest:
-        raise ValueError(_l("Give a date from %(day)s.", day=earliest.isoformat()))
+        raise ValueError(_l("Give a date from %(day)s.", day=format_date(earliest)))
     return value
 
 
