@@ -130,9 +130,9 @@ def _describe(exc: BaseException) -> str:
     return "; ".join(f"{type(e).__name__}: {' '.join(str(e).split())[:200]}" for e in found)
 
 
-def _leaks(role: str, body: bytes) -> list[str]:
+def _leaks(visible: set[str], body: bytes) -> list[str]:
     return [name for name, value in CANARY.items()
-            if name not in VISIBLE_TO[role] and value.encode() in body]
+            if name not in visible and value.encode() in body]
 
 
 def _operations(app):
@@ -151,7 +151,9 @@ def test_every_operation_holds_for(app, live, role):
     headers = {"Authorization": f"Bearer {live['tokens'][role]}"}
     failures: list[str] = []
     answered: set[str] = set()  # operations that answered 2xx at least once
-    operations = _operations(app)
+    visible = set(VISIBLE_TO[role])
+    # Break-glass last: until then a supervisor must see no identifying canary anywhere.
+    operations = sorted(_operations(app), key=lambda op: op.path.endswith("/break-glass"))
     assert len(operations) > 60
 
     for operation in operations:
@@ -175,7 +177,11 @@ def test_every_operation_holds_for(app, live, role):
             except (AssertionError, BaseExceptionGroup) as exc:  # all reported together
                 failures.append(f"{label}: "
                                 f"[{response.status_code}] {_describe(exc)}")
-            leaked = _leaks(role, response.content)
+            if label.endswith("/break-glass") and response.status_code == 200:
+                # The supervisor broke glass on the team's case with a reason: its
+                # identifying fields are theirs to read for this token from now on.
+                visible.add("first_name")
+            leaked = _leaks(visible, response.content)
             if leaked:
                 failures.append(f"{label}: "
                                 f"leaked {leaked} ({response.status_code})")

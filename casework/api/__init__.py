@@ -49,6 +49,19 @@ class ProblemContentPlugin(BasePlugin):
                     content[PROBLEM_JSON] = content.pop("application/json")
 
 
+class ExamplesPlugin(BasePlugin):
+    """Adds the request body examples of casework/api/examples.py to their operations."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        from .examples import REQUEST_EXAMPLES
+
+        for method, operation in (operations or {}).items():
+            example = REQUEST_EXAMPLES.get((path, method))
+            content = operation.get("requestBody", {}).get("content", {})
+            if example is not None and "application/json" in content:
+                content["application/json"]["example"] = example
+
+
 api = CaseworkApi(
     spec_kwargs={
         "info": {
@@ -81,10 +94,11 @@ API_MODULES = (
 
 def init_api(app: Flask) -> None:
     api.init_app(app)
-    if not any(isinstance(p, ProblemContentPlugin) for p in api.spec.plugins):
-        plugin = ProblemContentPlugin()
-        plugin.init_spec(api.spec)
-        api.spec.plugins.append(plugin)
+    for plugin_class in (ProblemContentPlugin, ExamplesPlugin):
+        if not any(isinstance(p, plugin_class) for p in api.spec.plugins):
+            plugin = plugin_class()
+            plugin.init_spec(api.spec)
+            api.spec.plugins.append(plugin)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "POST /api/v1/auth/token"}
     )

@@ -193,6 +193,9 @@ def close_survivor(args, survivor_id):
 
 
 @blp.route("/<uuid:survivor_id>/break-glass", methods=["POST"])
+@blp.doc(**request_body({"type": "object", "required": ["reason"], "properties": {
+    "reason": {"type": "string", "minLength": 10,
+               "description": "Why the identifying fields are needed (audited)."}}}))
 @blp.response(200, BreakGlassResponse)
 @blp.alt_response(400, schema="Problem", description="No reason given")
 def break_glass(survivor_id):
