@@ -1,7 +1,7 @@
 """Benchmark of the supervisors' caseload review (not a test).
 
 For each size (default 1,000 and 100,000 survivors) a dedicated database is seeded with
-synthetic survivors — SQLite: ``.bench-cache/caseload-<size>.sqlite``; PostgreSQL: the
+synthetic survivors — SQLite: ``.bench-cache/caseload_<size>.sqlite``; PostgreSQL: the
 database ``casework_bench_caseload_<size>``, created by this script — in bulk (SQLAlchemy
 core ``insert()`` in batches of 5,000). A marker table records the seed's version and size,
 so later runs reuse the database; ``--reseed`` rebuilds it.
@@ -29,69 +29,31 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from unittest.mock import patch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    CSRF_RE,
+    PASSWORD,
+    analyze,
+    capture,
+    database_url,
+    is_seeded,
+    mark_seeded,
+    reset_schema,
+)
 
-CACHE = ROOT / ".bench-cache"
-PG_ADMIN = os.environ.get("CASEWORK_BENCH_PG_ADMIN",
-                          "postgresql://postgres@127.0.0.1:5432/postgres")
 SEED_VERSION = 4  # bump when the schema or the seed changes
 BATCH = 5_000
-PASSWORD = "bench-password-123"
 GROWTH_GOAL = 1.3
 OVERHEAD_GOAL = 2.0
 PAGE = "/supervision/caseload"
 API = "/api/v1/supervision/caseload"
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-def database_url(engine: str, size: int, reseed: bool) -> str:
-    if engine == "sqlite":
-        CACHE.mkdir(exist_ok=True)
-        path = CACHE / f"caseload-{size}.sqlite"
-        if reseed:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    import psycopg
-
-    name = f"casework_bench_caseload_{size}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        if reseed:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-
-
-def _marker_table():
-    from sqlalchemy import Column, Integer, MetaData, Table
-
-    return Table("bench_seed_marker", MetaData(), Column("version", Integer),
-                 Column("size", Integer))
-
-
-def is_seeded(app, size: int) -> bool:
-    from sqlalchemy import inspect, select
-
-    from casework.extensions import db
-
-    with app.app_context():
-        if not inspect(db.engine).has_table("bench_seed_marker"):
-            return False
-        marker = _marker_table()
-        with db.engine.connect() as conn:
-            row = conn.execute(select(marker.c.version, marker.c.size)).first()
-        return row is not None and tuple(row) == (SEED_VERSION, size)
 
 
 def seed(app, size: int) -> None:
@@ -106,11 +68,8 @@ def seed(app, size: int) -> None:
 
     rng = random.Random(size)
     started = time.perf_counter()
+    reset_schema(app)
     with app.test_request_context("/"):
-        db.drop_all()
-        marker = _marker_table()
-        marker.drop(db.engine, checkfirst=True)
-        db.create_all()
         create_user("bench.sup", "supervisor", PASSWORD, team="Bench",
                     display_name="Bench Supervisor")
         team = [create_user(f"bench.cw{i:02d}", "caseworker", PASSWORD, team="Bench",
@@ -167,15 +126,8 @@ def seed(app, size: int) -> None:
             done += count
             print(f"\r  seeding {size:,} survivors: {done:,} ({time.perf_counter() - started:.0f} s)",
                   end="", file=sys.stderr, flush=True)
-        marker = _marker_table()
-        marker.create(conn)
-        conn.execute(insert(marker).values(version=SEED_VERSION, size=size))
-    with app.app_context(), db.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
-        else:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+        mark_seeded(conn, SEED_VERSION, size)
+    analyze(app)
     print(f"\r  seeded {size:,} survivors in {time.perf_counter() - started:.1f} s"
           + " " * 20, file=sys.stderr)
 
@@ -193,62 +145,6 @@ def login(app):
     return client, {"Authorization": f"Bearer {response.json['token']}"}
 
 
-def captured_page_sql(app, client, url: str):
-    """Every statement one request of ``url`` runs (reads, the audit appends, the login's
-    user lookup, the navigation's alert count...), captured from the engine, and a function
-    that replays them straight on a DB-API cursor in one transaction, rolled back (the page
-    commits its audit events; the baseline does not count that commit)."""
-    from sqlalchemy import event
-
-    from casework.extensions import db
-
-    captured = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        captured.append((statement, parameters, executemany))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    # The captured request is rolled back rather than committed, so that the replays can
-    # append the same audit rows (each replay rolls back too; the audit table is append-only).
-    try:
-        with patch.object(db.session, "commit", db.session.rollback):
-            response = client.get(url)
-        assert response.status_code == 200, response.status_code
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    # One transaction for the replay: the request's own BEGINs (SQLite: BEGIN IMMEDIATE; the
-    # server-side session store opens one of its own at the request's edges) are folded into
-    # the replay's single BEGIN.
-    statements = [(sql, params, many) for sql, params, many in captured
-                  if sql.strip().upper() not in ("COMMIT", "ROLLBACK")
-                  and not sql.strip().upper().startswith("BEGIN")]
-    begin = "BEGIN IMMEDIATE" if any(sql.strip().upper().startswith("BEGIN")
-                                     for sql, _p, _m in captured) else None
-    raw = None
-
-    def run():
-        nonlocal raw
-        if raw is None:
-            with app.app_context():
-                raw = db.engine.raw_connection()
-        cursor = raw.cursor()
-        if begin:
-            cursor.execute(begin)
-        for sql, params, many in statements:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
-            if cursor.description is not None:
-                cursor.fetchall()
-        cursor.close()
-        raw.rollback()
-
-    return statements, run
-
-
 def measure(app, requests: int) -> dict[str, float]:
     web, headers = login(app)
 
@@ -263,7 +159,7 @@ def measure(app, requests: int) -> dict[str, float]:
     for _ in range(5):  # warm-up: template compilation, SQL compilation caches, DB cache
         page()
         api()
-    statements, sql = captured_page_sql(app, web, PAGE)
+    statements, sql = capture(app, lambda: web.get(PAGE))
     timings = {"page": [], "api": [], "sql": []}
 
     def timed(name, fn):
@@ -304,9 +200,9 @@ def main() -> int:
 
     results = {}
     for size in sizes:
-        url = database_url(args.engine, size, args.reseed)
+        url = database_url(args.engine, f"caseload_{size}", args.reseed)
         app = create_app({"CONFIG": "test", "DATABASE_URL": url})
-        if not is_seeded(app, size):
+        if not is_seeded(app, SEED_VERSION, size):
             seed(app, size)
         else:
             print(f"  reusing the seeded database of {size:,} survivors", file=sys.stderr)

@@ -28,71 +28,33 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    PASSWORD,
+    analyze,
+    database_url,
+    is_seeded,
+    mark_seeded,
+    reset_schema,
+)
 
-CACHE = ROOT / ".bench-cache"
-PG_ADMIN = os.environ.get("CASEWORK_BENCH_PG_ADMIN",
-                          "postgresql://postgres@127.0.0.1:5432/postgres")
 SEED_VERSION = 2  # bump when the schema or the seed changes
 RECORDS_PER_SURVIVOR = 10
 GOAL = 1.5
 PERIOD = (date(2025, 1, 1), date(2025, 12, 31))
 
 
-def database_url(engine: str, records: int, reseed: bool) -> str:
-    if engine == "sqlite":
-        CACHE.mkdir(exist_ok=True)
-        path = CACHE / f"reports-{records}.sqlite"
-        if reseed:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    import psycopg
-
-    name = f"casework_bench_reports_{records}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        if reseed:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-
-
-def _marker_table():
-    from sqlalchemy import Column, Integer, MetaData, Table
-
-    return Table("bench_seed_marker", MetaData(), Column("version", Integer),
-                 Column("size", Integer))
-
-
-def is_seeded(app, records: int) -> bool:
-    from sqlalchemy import inspect, select
-
-    from casework.extensions import db
-
-    with app.app_context():
-        if not inspect(db.engine).has_table("bench_seed_marker"):
-            return False
-        with db.engine.connect() as conn:
-            row = conn.execute(select(_marker_table())).first()
-        return row is not None and tuple(row) == (SEED_VERSION, records)
-
-
 def seed(app, records: int) -> None:
-    from sqlalchemy import insert
 
     from casework.auth.service import create_user
     from casework.extensions import db
     from tests.report_data import seed_caseload
 
     started = time.perf_counter()
+    reset_schema(app)
     with app.test_request_context("/"):
-        db.drop_all()
-        _marker_table().drop(db.engine, checkfirst=True)
-        db.create_all()
-        create_user("bench.sup", "supervisor", "bench-password-123", team="Bench")
-        lead = create_user("bench.cw", "caseworker", "bench-password-123", team="Bench")
+        create_user("bench.sup", "supervisor", PASSWORD, team="Bench")
+        lead = create_user("bench.cw", "caseworker", PASSWORD, team="Bench")
         db.session.commit()
         lead_id = lead.id
     survivors = records // RECORDS_PER_SURVIVOR
@@ -107,15 +69,8 @@ def seed(app, records: int) -> None:
                                  records_per_survivor=RECORDS_PER_SURVIVOR,
                                  first_day=date(2023, 1, 1), last_day=date(2025, 12, 31),
                                  lead_id=lead_id, progress=progress)
-        marker = _marker_table()
-        marker.create(conn)
-        conn.execute(insert(marker).values(version=SEED_VERSION, size=records))
-    with app.app_context(), db.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
-        else:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+        mark_seeded(conn, SEED_VERSION, records)
+    analyze(app)
     print(f"\r  seeded {survivors:,} survivors and {caseload.records:,} service records in "
           f"{time.perf_counter() - started:.0f} s" + " " * 20, file=sys.stderr)
 
@@ -190,9 +145,9 @@ def main() -> int:
     from casework import create_app
     from casework.extensions import db
 
-    url = database_url(args.engine, args.records, args.reseed)
+    url = database_url(args.engine, f"reports_{args.records}", args.reseed)
     app = create_app({"CONFIG": "test", "DATABASE_URL": url})
-    if not is_seeded(app, args.records):
+    if not is_seeded(app, SEED_VERSION, args.records):
         seed(app, args.records)
     else:
         print(f"  reusing the seeded database of {args.records:,} service records",
