@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from datetime import date
 
 import psycopg
@@ -24,20 +25,29 @@ def pytest_report_header(config):
     return f"casework database engine: {ENGINE}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+@contextmanager
+def scratch_database(tmp_path_factory, prefix: str):
+    """The URL of an empty database of this run's engine, removed afterwards: a SQLite file
+    in a temporary folder, or a PostgreSQL database created here and dropped at the end."""
     if ENGINE == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'casework.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp(prefix) / 'casework.db'}"
         return
     if ENGINE != "postgresql":
         raise RuntimeError(f"CASEWORK_TEST_ENGINE must be sqlite or postgresql, not {ENGINE}")
-    name = f"casework_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    with scratch_database(tmp_path_factory, "casework_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from playwright.sync_api import Page, sync_playwright
+
+from ..conftest import scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -36,9 +36,6 @@ AXE = HERE / "vendor" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ENGINE = os.environ.get("CASEWORK_TEST_ENGINE", "sqlite")
-PG_ADMIN_URL = os.environ.get("CASEWORK_TEST_PG_ADMIN",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "journey passphrase 2026"
 LANGUAGES = ("en", "ar")
 
@@ -49,19 +46,8 @@ LANGUAGES = ("en", "ar")
 
 @pytest.fixture(scope="session")
 def e2e_database_url(tmp_path_factory):
-    if ENGINE == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'casework.db'}"
-        return
-    if ENGINE != "postgresql":
-        raise RuntimeError(f"CASEWORK_TEST_ENGINE must be sqlite or postgresql, not {ENGINE}")
-    name = f"casework_e2e_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(tmp_path_factory, "casework_e2e") as url:
+        yield url
 
 
 def _server_env(database_url: str, instance: Path) -> dict:
