@@ -252,6 +252,22 @@ def test_phone_or_birth_date_with_a_similar_name_match(app, make):
     assert dob_only.json["matches"] == []
 
 
+def test_more_in_common_ranks_first_and_one_name_part_alone_is_no_match(app, make):
+    cw = make.user("caseworker")
+    closest = make.survivor(cw, first_name="Thi Lan", last_name="Nguyen",
+                            date_of_birth=date(1998, 7, 14))
+    near = make.survivor(cw, first_name="Thi Hoa", last_name="Nguyen",
+                         date_of_birth=date(1990, 1, 1))
+    make.survivor(cw, first_name="Lan", last_name="Okafor", date_of_birth=date(1985, 3, 3))
+    api = login_api(app, cw)
+    response = api.post("/api/v1/survivors/duplicates",
+                        json={"first_name": "Thi Lan", "last_name": "Nguyen",
+                              "date_of_birth": "1998-07-14"})
+    # All name parts and the birth date first; two of three parts alike next; one part
+    # ("Lan") with another birth date is not a match.
+    assert [m["id"] for m in response.json["matches"]] == [str(closest), str(near)]
+
+
 def test_matches_outside_the_scope_are_only_counted(app, make):
     mine = make.user("caseworker", team="North")
     theirs = make.user("caseworker", team="South")

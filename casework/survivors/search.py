@@ -14,7 +14,7 @@ Kinds:
   so "Nguyen", "Nguyễn" and "Ngyuen" share one (NGYN);
 - ``dob``: the ISO birth date; ``phone``: the last 9 digits; ``email``: casefolded.
 
-A survivor is a possible duplicate when (the rule, in ``_is_match``):
+A survivor is a possible duplicate when (the rule, in ``matching_ids``):
 - the phone number or the email is the same; or
 - the birth date is the same and at least one name token sounds alike; or
 - at least two of the searched name tokens sound alike and at most one does not
@@ -35,7 +35,20 @@ from datetime import date
 
 import jellyfish
 from flask import current_app
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, delete, select, tuple_
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    and_,
+    case,
+    delete,
+    distinct,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -140,29 +153,36 @@ def reindex(survivor) -> None:
                        for kind, d in sorted(keys_for(values)))
 
 
-def _is_match(searched: dict, found: dict[str, set[bytes]]) -> bool:
-    if found.get("phone") or found.get("email"):
-        return True
-    phon = searched["phon"]
-    alike = len(phon & found.get("phon", set()))
-    if found.get("dob") and alike >= 1:
-        return True
-    return alike >= 2 and alike >= len(phon) - 1
-
-
 def matching_ids(values: dict, limit: int = 50) -> list[uuid.UUID]:
-    """Ids of survivors that may be the person described by ``values``, best first."""
+    """Ids of survivors that may be the person described by ``values``, best first.
+
+    A survivor matches on the same phone or email; on the same birth date and a name that
+    sounds alike (one phonetic key in common); or, without those, on two or more phonetic
+    keys covering all but one of the searched name's. Best first: most keys in common.
+    Counted by the database (GROUP BY, HAVING): a common name matches thousands of keys at
+    national scale, which are not worth carrying into Python one by one.
+    """
     keys = keys_for(values)
     if not keys:
         return []
+    searched_phon = len({d for kind, d in keys if kind == "phon"})
+    key = SurvivorSearchKey
+
+    def count_of(*kinds):
+        return func.sum(case((key.kind.in_(kinds), 1), else_=0))
+
+    strong, dob = count_of("phone", "email"), count_of("dob")
+    # Distinct keys: the sets the rule speaks of (a key stored twice counts once).
+    alike = func.count(distinct(case((key.kind == "phon", key.digest))))
+    score = func.count(distinct(key.digest))
     rows = db.session.execute(
-        select(SurvivorSearchKey.survivor_id, SurvivorSearchKey.kind, SurvivorSearchKey.digest)
-        .where(tuple_(SurvivorSearchKey.kind, SurvivorSearchKey.digest).in_(sorted(keys)))
-    ).all()
-    found: dict[uuid.UUID, dict[str, set[bytes]]] = {}
-    for survivor_id, kind, d in rows:
-        found.setdefault(survivor_id, {}).setdefault(kind, set()).add(d)
-    searched = {"phon": {d for kind, d in keys if kind == "phon"}}
-    matches = [sid for sid, kinds in found.items() if _is_match(searched, kinds)]
-    score = {sid: sum(len(v) for v in found[sid].values()) for sid in matches}
-    return sorted(matches, key=lambda sid: (-score[sid], str(sid)))[:limit]
+        select(key.survivor_id)
+        .where(tuple_(key.kind, key.digest).in_(sorted(keys)))
+        .group_by(key.survivor_id)
+        .having(or_(strong > 0,
+                    and_(dob > 0, alike >= 1),
+                    and_(alike >= 2, alike >= searched_phon - 1)))
+        .order_by(score.desc(), key.survivor_id)
+        .limit(limit)
+    ).scalars()
+    return list(rows)
