@@ -70,13 +70,16 @@ class RowError:
 @dataclass
 class Duplicate:
     row: int
-    case_number: str | None = None  # matches this survivor on record
+    survivor_id: object = None  # matches this survivor on record
+    case_number: str | None = None  # its case number, when the reader may read it
     of_row: int | None = None  # or this earlier row of the file
 
     def describe(self) -> str:
         if self.case_number:
             return str(_l("row %(row)d matches case %(case)s", row=self.row,
                           case=self.case_number))
+        if self.survivor_id is not None:
+            return str(_l("row %(row)d matches a survivor already on record", row=self.row))
         return str(_l("row %(row)d repeats row %(other)d of this file", row=self.row,
                       other=self.of_row))
 
@@ -297,14 +300,23 @@ def _find_duplicates(rows: list[_Row]) -> list[Duplicate]:
             continue
         for key in strong:
             seen.setdefault(key, []).append((row.number, all_names))
-    survivor_ids = [m for _row, m in found if not isinstance(m, tuple)]
-    numbers: dict = {}
-    for chunk in _chunks(survivor_ids):
-        numbers.update(db.session.execute(
-            select(Survivor.id, Survivor.case_number).where(Survivor.id.in_(chunk))).all())
     return [Duplicate(row.number, of_row=m[1]) if isinstance(m, tuple)
-            else Duplicate(row.number, case_number=numbers.get(m))
+            else Duplicate(row.number, survivor_id=m)
             for row, m in found]
+
+
+def _name_cases(actor, duplicates: list[Duplicate]) -> None:
+    """Give each duplicate on record its case number where the access policy lets ``actor``
+    read it (on the command line, None: the operator of the server, who holds the keys)."""
+    by_id: dict = {}
+    for duplicate in duplicates:
+        if duplicate.survivor_id is not None:
+            by_id.setdefault(duplicate.survivor_id, []).append(duplicate)
+    for chunk in _chunks(list(by_id)):
+        for survivor in db.session.scalars(select(Survivor).where(Survivor.id.in_(chunk))):
+            if actor is None or "case_number" in access.readable_fields(actor, survivor):
+                for duplicate in by_id[survivor.id]:
+                    duplicate.case_number = survivor.case_number
 
 
 # --- the import ----------------------------------------------------------------------------------
@@ -369,6 +381,7 @@ def run(actor, filename: str, data: bytes, mapping: Mapping, *,
         raise ImportRefused([exc.args[0]]) from None
     report = Report(filename=filename, caseworker=caseworker.username, dry_run=dry_run)
     rows = check(sheet, mapping, caseworker, report)
+    _name_cases(actor, report.duplicates)
     if dry_run:
         audit.record(actor, "import.checked", fields=report.fields, reason=report.summary(),
                      actor_username=_actor_name(actor))
