@@ -148,10 +148,18 @@ def api_headers(app, username: str, password: str = PASSWORD) -> dict:
 
 
 def no_commit():
-    """While active, the request's commit rolls back instead: a write can be repeated."""
+    """While active, the request's commit rolls back instead: a write can be repeated. What
+    the commit would have written first (the ORM's flush, the audit events waiting for it)
+    is still sent, so that a captured request holds every statement a real one runs."""
+    from casework.audit import write_pending
     from casework.extensions import db
 
-    return patch.object(db.session, "commit", db.session.rollback)
+    def rollback_instead():
+        db.session.flush()
+        write_pending(db.session())
+        db.session.rollback()
+
+    return patch.object(db.session, "commit", rollback_instead)
 
 
 def capture(app, request: Callable[[], object], *, expect: int | tuple = 200):

@@ -119,6 +119,44 @@ def test_chain_links_each_row_to_the_one_before(app, make):
     assert all(r.hash == r.compute_hash() for r in rows)
 
 
+def test_events_are_written_when_their_transaction_commits_in_the_order_recorded(app):
+    with app.app_context():
+        audit.record(None, "digest.sent", actor_username="first")
+        audit.record(None, "digest.sent", actor_username="second")
+        # Not yet in the table: the chain is locked and appended to at the commit only.
+        assert db.session.scalar(select(AuditEvent.id).limit(1)) is None
+        db.session.commit()
+    assert [e.actor_username for e in events(app)] == ["first", "second"]
+    assert verify(app).ok
+
+
+def test_a_rolled_back_transaction_writes_none_of_its_events(app):
+    with app.app_context():
+        audit.record(None, "digest.sent", actor_username="never")  # no query before it
+        db.session.rollback()
+        audit.record(None, "digest.sent", actor_username="kept")
+        db.session.commit()
+    assert [e.actor_username for e in events(app)] == ["kept"]
+    assert verify(app).ok
+
+
+def test_a_rolled_back_savepoint_takes_only_its_own_events(app):
+    with app.app_context():
+        audit.record(None, "digest.sent", actor_username="before")
+        try:
+            with db.session.begin_nested():
+                audit.record(None, "digest.sent", actor_username="inside")
+                raise RuntimeError("the savepoint rolls back")
+        except RuntimeError:
+            pass
+        with db.session.begin_nested():
+            audit.record(None, "digest.sent", actor_username="released")
+        audit.record(None, "digest.sent", actor_username="after")
+        db.session.commit()
+    assert [e.actor_username for e in events(app)] == ["before", "released", "after"]
+    assert verify(app).ok
+
+
 @pytest.mark.parametrize(("column", "value"), [
     ("action", "survivor.listed"),
     ("actor_username", "someone-else"),

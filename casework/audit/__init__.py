@@ -25,9 +25,8 @@ def _channel() -> str:
     return "api" if request.path.startswith("/api/") else "web"
 
 
-def _chain_head() -> tuple[int, str]:
+def _chain_head(session) -> tuple[int, str]:
     """Lock the chain for this transaction and return the last (id, hash)."""
-    session = db.session
     head = session.info.get("audit_head")
     if head is not None:
         return head
@@ -37,6 +36,23 @@ def _chain_head() -> tuple[int, str]:
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
     return (row.id, row.hash) if row else (0, GENESIS_HASH)
+
+
+# Events recorded in a transaction wait in ``session.info[_PENDING]`` and are chained and
+# inserted together when it commits (a query of the audit table in the same transaction does
+# not see them; ``write_pending`` writes them at once where one must). The
+# chain's lock is then held from that INSERT to the COMMIT only, not while the rest of the
+# request (its other queries, its template) runs: concurrent requests, which all append,
+# no longer queue behind each other for the whole of one.
+_PENDING = "audit_pending"
+
+
+def _pending(session) -> list[dict]:
+    """The events waiting in ``session``'s transaction (begun here if none is: a rollback
+    before any query must still take them away)."""
+    if not session.in_transaction():
+        session.begin()
+    return session.info.setdefault(_PENDING, [])
 
 
 def record(
@@ -49,68 +65,69 @@ def record(
     subject_type: str | None = None,
     subject_id: uuid.UUID | None = None,
     actor_username: str | None = None,
-) -> AuditEvent:
-    """Append one event in the current unit of work (committed with the request)."""
-    last_id, last_hash = _chain_head()
+) -> dict:
+    """Append one event in the current unit of work (committed with the request).
+
+    Returns the event's content (its id and hashes are given when it is written)."""
     if subject is not None:
         subject_type = subject_type or type(subject).__tablename__.rstrip("s")
         subject_id = subject.id
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
-    event = AuditEvent(
-        id=last_id + 1,
-        occurred_at=datetime.now(UTC),
-        actor_id=actor.id if authenticated else None,
-        actor_username=actor.username if authenticated else actor_username,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        team_id=_team_of(subject),
-        fields=sorted(fields),
-        reason=reason,
-        channel=_channel(),
-        ip=request.remote_addr if has_request_context() else None,
-        prev_hash=last_hash,
-    )
-    event.hash = event.compute_hash()
-    db.session.add(event)
-    db.session.info["audit_head"] = (event.id, event.hash)
-    return event
+    row = {
+        "occurred_at": datetime.now(UTC),
+        "actor_id": actor.id if authenticated else None,
+        "actor_username": actor.username if authenticated else actor_username,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "team_id": _team_of(subject),
+        "fields": sorted(fields),
+        "reason": reason,
+        "channel": _channel(),
+        "ip": request.remote_addr if has_request_context() else None,
+    }
+    _pending(db.session()).append(row)
+    return row
 
 
 def record_many(actor, action: str, items: Iterable[tuple[object, Iterable[str]]]) -> int:
-    """Append one event per ``(subject, fields)`` — a list's rows — in a single INSERT.
-
-    The same events ``record`` would append, chained the same way, without building an ORM
-    object for each: a page of 50 survivors is one statement.
-    """
-    rows = []
-    last_id, last_hash = _chain_head()
+    """Append one event per ``(subject, fields)`` — a list's rows — written with the
+    transaction's other events in a single INSERT (no ORM object for each)."""
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     now = datetime.now(UTC)
     channel = _channel()
     ip = request.remote_addr if has_request_context() else None
-    for subject, fields in items:
-        row = {
-            "id": last_id + 1,
-            "occurred_at": now,
-            "actor_id": actor.id if authenticated else None,
-            "actor_username": actor.username if authenticated else None,
-            "action": action,
-            "subject_type": type(subject).__tablename__.rstrip("s"),
-            "subject_id": subject.id,
-            "team_id": _team_of(subject),
-            "fields": sorted(fields),
-            "reason": None,
-            "channel": channel,
-            "ip": ip,
-            "prev_hash": last_hash,
-        }
-        row["hash"] = chain_hash(last_hash, canonical_bytes(row))
-        rows.append(row)
-        last_id, last_hash = row["id"], row["hash"]
+    rows = [{
+        "occurred_at": now,
+        "actor_id": actor.id if authenticated else None,
+        "actor_username": actor.username if authenticated else None,
+        "action": action,
+        "subject_type": type(subject).__tablename__.rstrip("s"),
+        "subject_id": subject.id,
+        "team_id": _team_of(subject),
+        "fields": sorted(fields),
+        "reason": None,
+        "channel": channel,
+        "ip": ip,
+    } for subject, fields in items]
     if rows:
-        db.session.execute(insert(AuditEvent.__table__), rows)
-        db.session.info["audit_head"] = (last_id, last_hash)
+        _pending(db.session()).extend(rows)
+    return len(rows)
+
+
+def write_pending(session) -> int:
+    """Chain and insert the events recorded in ``session``'s transaction (one INSERT)."""
+    rows = session.info.pop(_PENDING, None)
+    if not rows:
+        return 0
+    last_id, last_hash = _chain_head(session)
+    for row in rows:
+        row["id"] = last_id + 1
+        row["prev_hash"] = last_hash
+        row["hash"] = chain_hash(last_hash, canonical_bytes(row))
+        last_id, last_hash = row["id"], row["hash"]
+    session.execute(insert(AuditEvent.__table__), rows)
+    session.info["audit_head"] = (last_id, last_hash)
     return len(rows)
 
 
@@ -139,8 +156,8 @@ def record_denial(actor, action: str, subject=None, fields: Iterable[str] = (),
     event = record(actor, action, subject, fields, reason, actor_username=actor_username)
     if has_request_context():
         g.setdefault("audit_denials", []).append(
-            _PendingDenial(event.actor_id, action, event.subject_id, list(fields),
-                           event.actor_username, reason)
+            _PendingDenial(event["actor_id"], action, event["subject_id"], list(fields),
+                           event["actor_username"], reason)
         )
 
 
@@ -196,6 +213,32 @@ def _clear_head(session, *args) -> None:
     forget_chain_head(session)
 
 
+def _mark_savepoint(session, transaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+
+def _discard_rolled_back(session, previous_transaction) -> None:
+    """Events recorded inside a savepoint that rolls back go with it; a rolled back
+    transaction takes all its unwritten events."""
+    mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+    if previous_transaction.nested:
+        if mark is not None and session.info.get(_PENDING):
+            del session.info[_PENDING][mark:]
+    elif previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
+
+
+def _write_at_commit(session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release: its events wait
+        write_pending(session)
+
+
+_MARKS = "audit_savepoint_marks"
+sa_event.listen(Session, "before_commit", _write_at_commit)
+sa_event.listen(Session, "after_transaction_create", _mark_savepoint)
+sa_event.listen(Session, "after_soft_rollback", _discard_rolled_back)
 # The cached chain head belongs to one transaction only.
 for _name in ("after_commit", "after_rollback", "after_soft_rollback"):
     sa_event.listen(Session, _name, _clear_head)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import date
+from functools import lru_cache
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
@@ -78,10 +79,32 @@ def _led_by(user):
 
 
 def alert_count(user, today: date | None = None) -> int:
-    """How many alerts ``user`` has: one SELECT of three counts, no rows loaded."""
+    """How many alerts ``user`` has: one SELECT of counts, no rows loaded."""
     if not _has_alerts(user):
         return 0
-    today = today or date.today()
+    from ..referrals.service import response_days
+
+    statement = _alert_count_statement(_AlertSubject(user.id, user.role, user.team_id),
+                                       today or date.today(), response_days())
+    return sum(db.session.execute(statement).one())
+
+
+@dataclass(frozen=True)
+class _AlertSubject:
+    """What of a user their alert count depends on (``access.scope_clause`` reads these)."""
+
+    id: uuid.UUID
+    role: str
+    team_id: uuid.UUID | None
+    active: bool = True
+    is_authenticated: bool = True
+
+
+@lru_cache(maxsize=4096)
+def _alert_count_statement(user: _AlertSubject, today: date, response_days: int):
+    """The badge's SELECT for ``user`` on ``today``, built once per user and day (it is
+    asked on every page: building it and deriving its cache key cost more than running it).
+    ``response_days`` (a setting the referral alerts read) is part of the key."""
     scope = access.scope_clause(user)
     plan = (select(func.count()).select_from(PlanItem).join(Survivor)
             .where(*_overdue_items(user, today), _open_case(), scope))
@@ -104,7 +127,10 @@ def alert_count(user, today: date | None = None) -> int:
                       .where(ClosureRequest.status == "pending", scope).scalar_subquery())
     from ..referrals import service as referrals
 
-    return sum(db.session.execute(select(*counts)).one()) + referrals.alert_count(user, today)
+    referral_count = referrals.alert_count_query(user, today)
+    if referral_count is not None:
+        counts.append(referral_count.scalar_subquery())
+    return select(*counts)
 
 
 def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> list[Alert]:

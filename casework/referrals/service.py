@@ -651,16 +651,21 @@ def _alert_conditions(user, today: date):
     return conditions
 
 
+def alert_count_query(user, today: date):
+    """SELECT of how many referral alerts ``user`` has (None: their role has none)."""
+    conditions = _alert_conditions(user, today)
+    if not conditions:
+        return None
+    return (select(func.count()).select_from(Referral).join(Survivor)
+            .where(or_(*conditions.values())))
+
+
 def alert_count(user, today: date | None = None) -> int:
     """How many referral alerts ``user`` has (one SELECT)."""
     if not getattr(user, "is_authenticated", False) or not user.active:
         return 0
-    conditions = _alert_conditions(user, today or date.today())
-    if not conditions:
-        return 0
-    return db.session.scalar(
-        select(func.count()).select_from(Referral).join(Survivor)
-        .where(or_(*conditions.values()))) or 0
+    query = alert_count_query(user, today or date.today())
+    return (db.session.scalar(query) or 0) if query is not None else 0
 
 
 def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> list:
