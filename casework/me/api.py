@@ -6,7 +6,6 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from .. import access
 from ..api.errors import problem
 from ..api.pagination import InvalidCursor, PageArgs
 from ..survivors.api import SurvivorListSchema
@@ -76,5 +75,4 @@ def caseload(args):
                                              args.get("lead_caseworker_id"))
     except InvalidCursor as exc:
         return problem(400, str(exc), errors={"cursor": [str(exc)]})
-    return {"items": [access.present(current_user, s) for s in rows],
-            "next_cursor": next_cursor}
+    return {"items": [shown for _survivor, shown in rows], "next_cursor": next_cursor}

@@ -85,7 +85,7 @@ class Survivors(MethodView):
             )
         except InvalidCursor as exc:
             return problem(400, str(exc), errors={"cursor": [str(exc)]})
-        return {"items": [present(current_user, s) for s in rows], "next_cursor": next_cursor}
+        return {"items": [shown for _survivor, shown in rows], "next_cursor": next_cursor}
 
     @blp.doc(requestBody={"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Survivor"}}}})

@@ -11,7 +11,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from .. import access, audit, crypto, vocab
 from ..access.fields import field_specs
@@ -307,18 +307,39 @@ def caseload_query(user, filters: CaseloadFilters) -> Select:
     if filters.case_number:
         term = filters.case_number.strip().upper()
         query = query.where(Survivor.case_number.contains(term, autoescape=True))
-    return query.options(selectinload(Survivor.collaborators),
-                         selectinload(Survivor.programmes),
-                         selectinload(Survivor.lead_caseworker))
+    return query
 
 
-def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None):
-    """One page of the caseload, latest intake first, keyset-paginated."""
+# The columns of the caseload page's table (the name is shown to those who may read it).
+PAGE_COLUMNS = ("case_number", "first_name", "last_name", "known_as", "status", "risk_level",
+                "intake_date", "lead_caseworker_id")
+
+
+def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None,
+                  columns: tuple[str, ...] | None = None):
+    """One page of the caseload, latest intake first, keyset-paginated: (survivor,
+    ``access.present`` of it) pairs and the next page's cursor (None at the end).
+
+    ``columns``: only these fields are loaded, shown and audited as listed (the page's
+    table); by default every field the user may read (the API). Each survivor listed is
+    audited, the page's events in one INSERT.
+    """
     from ..api.pagination import decode_cursor, encode_cursor
 
     query = caseload_query(user, filters).order_by(
         Survivor.intake_date.desc(), Survivor.id.desc()
     )
+    if columns is not None:
+        # The relationship comes from the scope (note_in_scope), not the collaborators.
+        needed = {*columns, "id", "lead_caseworker_id", "intake_date"}
+        query = query.options(
+            selectinload(Survivor.lead_caseworker),
+            load_only(*(getattr(Survivor, name) for name in needed
+                        if name in Survivor.__table__.c), raiseload=True))
+    else:
+        query = query.options(selectinload(Survivor.collaborators),
+                              selectinload(Survivor.programmes),
+                              selectinload(Survivor.lead_caseworker))
     if cursor:
         intake_date, last_id = decode_cursor(cursor)
         query = query.where(
@@ -330,11 +351,11 @@ def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].intake_date, rows[-1].id)
+    access.note_in_scope(user, rows)
     access.preload_break_glass(user, [s.id for s in rows])
-    for survivor in rows:
-        audit.record(user, "survivor.listed", survivor,
-                     fields=access.readable_fields(user, survivor))
-    return rows, next_cursor
+    page = [(survivor, access.present(user, survivor, only=columns)) for survivor in rows]
+    audit.record_many(user, "survivor.listed", ((s, shown.keys()) for s, shown in page))
+    return page, next_cursor
 
 
 EXPORT_BATCH = 500
@@ -369,8 +390,10 @@ def export_caseload(user, filters: CaseloadFilters) -> str:
 
     from ..spreadsheets import neutralise
 
-    query = caseload_query(user, filters).order_by(Survivor.intake_date.desc(),
-                                                   Survivor.id.desc())
+    query = caseload_query(user, filters).order_by(
+        Survivor.intake_date.desc(), Survivor.id.desc()).options(
+        selectinload(Survivor.collaborators), selectinload(Survivor.programmes),
+        selectinload(Survivor.lead_caseworker))
     presented: list[dict] = []
     last = None
     while True:

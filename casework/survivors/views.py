@@ -80,14 +80,14 @@ def caseload():
     readable = service.fields_readable_in_caseload(current_user)
     try:
         rows, next_cursor = service.caseload_page(
-            current_user, filters, PAGE_SIZE, request.args.get("cursor") or None
+            current_user, filters, PAGE_SIZE, request.args.get("cursor") or None,
+            columns=service.PAGE_COLUMNS,
         )
     except InvalidCursor:
         abort(400, _("That page link is not valid; start from the first page."))
-    presented = [(s, access.present(current_user, s)) for s in rows]
     return render_template(
         "survivors/caseload.html",
-        rows=presented,
+        rows=rows,
         filters=filters,
         readable=readable,
         next_cursor=next_cursor,
