@@ -157,6 +157,41 @@ def test_a_rolled_back_savepoint_takes_only_its_own_events(app):
     assert verify(app).ok
 
 
+def test_concurrent_transactions_append_one_unbroken_chain(app):
+    """Transactions that record at once (threads, each its own session and connection)
+    still number and link their events without a gap: the chain is locked at the append."""
+    import threading
+
+    threads, per_thread = 6, 5
+    barrier = threading.Barrier(threads)
+    failures = []
+
+    def work(n):
+        try:
+            with app.app_context():
+                barrier.wait(30)
+                db.session.scalar(select(AuditEvent.id).limit(1))  # (SQLite: waits its turn)
+                for i in range(per_thread):
+                    audit.record(None, "digest.sent", actor_username=f"t{n}", reason=str(i))
+                db.session.commit()
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert not failures
+    rows = events(app)
+    assert [r.id for r in rows] == list(range(1, threads * per_thread + 1))
+    for n in range(threads):  # each transaction's events stay together, in their order
+        mine = [r for r in rows if r.actor_username == f"t{n}"]
+        assert [r.reason for r in mine] == [str(i) for i in range(per_thread)]
+        assert [r.id for r in mine] == list(range(mine[0].id, mine[0].id + per_thread))
+    assert verify(app).ok
+
+
 @pytest.mark.parametrize(("column", "value"), [
     ("action", "survivor.listed"),
     ("actor_username", "someone-else"),
