@@ -55,6 +55,25 @@ def _pending(session) -> list[dict]:
     return session.info.setdefault(_PENDING, [])
 
 
+def _row(actor, action: str, subject_type, subject_id, team_id, fields, reason,
+         actor_username, occurred_at: datetime) -> dict:
+    """One event's content: all its columns but the chain's (id, prev_hash, hash)."""
+    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
+    return {
+        "occurred_at": occurred_at,
+        "actor_id": actor.id if authenticated else None,
+        "actor_username": actor.username if authenticated else actor_username,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "team_id": team_id,
+        "fields": sorted(fields),
+        "reason": reason,
+        "channel": _channel(),
+        "ip": request.remote_addr if has_request_context() else None,
+    }
+
+
 def record(
     actor,
     action: str,
@@ -68,24 +87,13 @@ def record(
 ) -> dict:
     """Append one event in the current unit of work (committed with the request).
 
-    Returns the event's content (its id and hashes are given when it is written)."""
+    Returns the event's content (its id and hashes are given when it is written). Its time
+    is when it was recorded; its place in the chain, when its transaction commits."""
     if subject is not None:
         subject_type = subject_type or type(subject).__tablename__.rstrip("s")
         subject_id = subject.id
-    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
-    row = {
-        "occurred_at": datetime.now(UTC),
-        "actor_id": actor.id if authenticated else None,
-        "actor_username": actor.username if authenticated else actor_username,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "team_id": _team_of(subject),
-        "fields": sorted(fields),
-        "reason": reason,
-        "channel": _channel(),
-        "ip": request.remote_addr if has_request_context() else None,
-    }
+    row = _row(actor, action, subject_type, subject_id, _team_of(subject), fields, reason,
+               actor_username, datetime.now(UTC))
     _pending(db.session()).append(row)
     return row
 
@@ -93,23 +101,9 @@ def record(
 def record_many(actor, action: str, items: Iterable[tuple[object, Iterable[str]]]) -> int:
     """Append one event per ``(subject, fields)`` — a list's rows — written with the
     transaction's other events in a single INSERT (no ORM object for each)."""
-    authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     now = datetime.now(UTC)
-    channel = _channel()
-    ip = request.remote_addr if has_request_context() else None
-    rows = [{
-        "occurred_at": now,
-        "actor_id": actor.id if authenticated else None,
-        "actor_username": actor.username if authenticated else None,
-        "action": action,
-        "subject_type": type(subject).__tablename__.rstrip("s"),
-        "subject_id": subject.id,
-        "team_id": _team_of(subject),
-        "fields": sorted(fields),
-        "reason": None,
-        "channel": channel,
-        "ip": ip,
-    } for subject, fields in items]
+    rows = [_row(actor, action, type(subject).__tablename__.rstrip("s"), subject.id,
+                 _team_of(subject), fields, None, None, now) for subject, fields in items]
     if rows:
         _pending(db.session()).extend(rows)
     return len(rows)
