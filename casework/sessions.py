@@ -88,6 +88,9 @@ class ServerSession(SecureCookieSession):
         self.regenerate = False
         self.ended_reason: str | None = None  # "idle" or "lifetime", for the login message
         self.stale_cookie = False
+        # What ``refresh_in_unit_of_work`` wrote with the request's commit (save_session
+        # then has nothing left to write unless the session changed after it).
+        self.refreshed: dict | None = None
 
     @property
     def new(self) -> bool:  # SessionMixin
@@ -134,17 +137,19 @@ def _decode(data) -> dict:
 
 
 class DatabaseStore:
-    """The ``server_sessions`` table. Reads and writes at the edges of a request go through a
-    connection of their own, apart from the request's unit of work (which has committed or
-    rolled back by the time the session is saved); ending a user's sessions is part of the
-    unit of work that ends them, so it stands or falls with the password change."""
+    """The ``server_sessions`` table, read and refreshed in the request's own transaction
+    (one connection and one transaction a request: the record is read as the request begins
+    and its refresh is committed with the request's work). A new, regenerated or ended
+    session, or one a failed request changed, is written after the request, on a connection
+    of its own. Ending a user's sessions is part of the unit of work that ends them, so it
+    stands or falls with the password change."""
 
     table = ServerSessionRecord.__table__
+    in_unit_of_work = True
 
     def load(self, id_hash: str) -> Record | None:
-        with db.engine.connect() as conn:
-            row = conn.execute(select(self.table).where(self.table.c.id_hash == id_hash)).first()
-            conn.rollback()
+        row = db.session.execute(
+            select(self.table).where(self.table.c.id_hash == id_hash)).first()
         if row is None:
             return None
         return Record(str(row.user_id) if row.user_id else None, _decode(row.data),
@@ -160,16 +165,27 @@ class DatabaseStore:
                 data=_encode(record.data), created_at=record.created_at,
                 last_seen_at=record.last_seen_at, expires_at=expires_at))
 
-    def update(self, id_hash: str, record: Record, expires_at: datetime) -> None:
+    def _update(self, id_hash: str, record: Record, expires_at: datetime):
         """Only a record still there: a session ended meanwhile stays ended."""
+        return update(self.table).where(self.table.c.id_hash == id_hash).values(
+            data=_encode(record.data), created_at=record.created_at,
+            last_seen_at=record.last_seen_at, expires_at=expires_at)
+
+    def update(self, id_hash: str, record: Record, expires_at: datetime) -> None:
         with db.engine.begin() as conn:
-            conn.execute(update(self.table).where(self.table.c.id_hash == id_hash).values(
-                data=_encode(record.data), created_at=record.created_at,
-                last_seen_at=record.last_seen_at, expires_at=expires_at))
+            conn.execute(self._update(id_hash, record, expires_at))
+
+    def update_in_unit_of_work(self, id_hash: str, record: Record, expires_at: datetime):
+        db.session.execute(self._update(id_hash, record, expires_at))
 
     def delete(self, id_hash: str) -> None:
         with db.engine.begin() as conn:
             conn.execute(delete(self.table).where(self.table.c.id_hash == id_hash))
+
+    def discard_ended(self, id_hash: str) -> None:
+        """An ended session found as the request begins: deleted in the request's
+        transaction (which already holds SQLite's write lock)."""
+        db.session.execute(delete(self.table).where(self.table.c.id_hash == id_hash))
 
     def delete_user(self, user_id: uuid.UUID) -> None:
         db.session.execute(delete(self.table).where(self.table.c.user_id == user_id))
@@ -178,6 +194,8 @@ class DatabaseStore:
 class RedisStore:
     """Redis: one key per session holding JSON, with a TTL that follows the expiry, and a set
     per user (``<prefix>user:<uuid>``) of the hashes of their sessions."""
+
+    in_unit_of_work = False
 
     def __init__(self, url: str, prefix: str):
         import redis
@@ -225,6 +243,8 @@ class RedisStore:
     def delete(self, id_hash: str) -> None:
         self.redis.delete(self._key(id_hash))
 
+    discard_ended = delete
+
     def delete_user(self, user_id: uuid.UUID) -> None:
         user_key = self._user_key(user_id)
         hashes = [h.decode() if isinstance(h, bytes) else h
@@ -243,6 +263,29 @@ def init_app(app: Flask) -> None:
         store = DatabaseStore()
     app.extensions[EXTENSION] = store
     app.session_interface = ServerSideSessionInterface()
+
+
+def refresh_in_unit_of_work() -> None:
+    """Called just before a successful request commits: refresh its session's record in the
+    same transaction (the database store), so that the request needs no second connection
+    and transaction for it. ``save_session`` writes nothing more unless the session changed
+    after this, or the session is new, regenerated or empty (those it handles itself)."""
+    from flask import session
+
+    current = session._get_current_object()
+    if (not isinstance(current, ServerSession) or current.sid is None or not current
+            or current.regenerate or current.get("_user_id") != current.loaded_login):
+        return
+    store = store_for(current_app)
+    if not store.in_unit_of_work or ServerSideSessionInterface._sessionless(
+            current_app, request):
+        return
+    now = datetime.now(UTC)
+    data = dict(current)
+    record = Record(_user_uuid(current.get("_user_id")), data, current.created_at, now)
+    store.update_in_unit_of_work(hash_id(current.sid), record,
+                                 _expiry(current_app, current.created_at, now))
+    current.refreshed = _encode(data)
 
 
 def end_user_sessions(user) -> None:
@@ -282,7 +325,8 @@ class ServerSideSessionInterface(SessionInterface):
 
     session_class = ServerSession
 
-    def _sessionless(self, app: Flask, req: Request) -> bool:
+    @staticmethod
+    def _sessionless(app: Flask, req: Request) -> bool:
         return req.path.startswith("/api/") or req.path.startswith(
             (app.static_url_path or "/static") + "/")
 
@@ -301,7 +345,7 @@ class ServerSideSessionInterface(SessionInterface):
                 reason = _ended(app, record, datetime.now(UTC))
                 if reason is None:
                     return self.session_class(record.data, sid=sid, record=record)
-                store.delete(id_hash)
+                store.discard_ended(id_hash)
                 session = self.session_class()
                 if record.user_id:
                     session.ended_reason = reason
@@ -350,7 +394,10 @@ class ServerSideSessionInterface(SessionInterface):
             response.vary.add("Cookie")
             return
         # Every request refreshes the record (one write, the same on every page, so the idle
-        # clock is exact and a page's statements do not depend on when it was last seen).
+        # clock is exact and a page's statements do not depend on when it was last seen),
+        # usually already with the request's commit (refresh_in_unit_of_work).
+        if session.refreshed is not None and _encode(dict(session)) == session.refreshed:
+            return
         record = Record(_user_uuid(session.get("_user_id")), dict(session), session.created_at,
                         now)
         store.update(hash_id(session.sid), record, _expiry(app, session.created_at, now))

@@ -253,9 +253,11 @@ def _donor_may_reach() -> bool:
 def _finish_unit_of_work(response):
     """One unit of work per request: commit once if it succeeded, else roll back."""
     from .audit import flush_denials
+    from .sessions import refresh_in_unit_of_work
 
     committed = False
     if response.status_code < 400:
+        refresh_in_unit_of_work()
         db.session.commit()
         committed = True
     else:
