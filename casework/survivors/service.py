@@ -558,10 +558,19 @@ def break_glass(user, survivor: Survivor, reason: str | None) -> BreakGlassGrant
     return grant
 
 
-def access_log(user, survivor: Survivor, limit: int = 200) -> list[AuditEvent]:
+# What the access log shows of each event (rows, not ORM objects: it is on every survivor
+# page, and the chain's hashes and the rest are not shown).
+ACCESS_LOG_COLUMNS = (AuditEvent.id, AuditEvent.occurred_at, AuditEvent.actor_id,
+                      AuditEvent.actor_username, AuditEvent.action, AuditEvent.channel,
+                      AuditEvent.fields, AuditEvent.reason)
+
+
+def access_log(user, survivor: Survivor, limit: int = 200) -> list:
+    """The latest ``limit`` events about ``survivor``, newest first (rows of
+    ``ACCESS_LOG_COLUMNS``); showing it is audited."""
     access.require(user, "survivor.access_log", survivor)
-    events = list(db.session.scalars(
-        select(AuditEvent)
+    events = list(db.session.execute(
+        select(*ACCESS_LOG_COLUMNS)
         # Every event about the survivor: the record, its services, letters and denials.
         .where(AuditEvent.subject_id == survivor.id)
         .order_by(AuditEvent.id.desc())
