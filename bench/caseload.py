@@ -48,7 +48,7 @@ from common import (  # noqa: E402
     reset_schema,
 )
 
-SEED_VERSION = 4  # bump when the schema or the seed changes
+SEED_VERSION = 5  # bump when the schema or the seed changes
 BATCH = 5_000
 GROWTH_GOAL = 1.3
 OVERHEAD_GOAL = 2.0

@@ -38,7 +38,7 @@ from common import (  # noqa: E402
     reset_schema,
 )
 
-SEED_VERSION = 2  # bump when the schema or the seed changes
+SEED_VERSION = 3  # bump when the schema or the seed changes
 RECORDS_PER_SURVIVOR = 10
 GOAL = 1.5
 PERIOD = (date(2025, 1, 1), date(2025, 12, 31))

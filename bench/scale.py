@@ -82,7 +82,7 @@ from common import (  # noqa: E402
     time_ms,
 )
 
-SEED_VERSION = 1  # bump when the schema or the seed changes
+SEED_VERSION = 2  # bump when the schema or the seed changes
 TEAMS = 40
 CASES_PER_WORKER = 100  # on average; each worker's share is drawn from 50..150
 COUNSELLORS_PER_TEAM = 3

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DDL, JSON, BigInteger, Integer, String, Text, Uuid, event
+from sqlalchemy import DDL, JSON, BigInteger, Index, Integer, String, Text, Uuid, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .. import append_only
@@ -24,6 +24,9 @@ GENESIS_HASH = "0" * 64
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
+    # A survivor's access log reads its latest events (subject, then id descending): walked
+    # in this index's order it stops after the page, however long the survivor's history.
+    __table_args__ = (Index("ix_audit_events_subject_id_id", "subject_id", "id"),)
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
@@ -33,7 +36,8 @@ class AuditEvent(db.Model):
     actor_username: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject_type: Mapped[str | None] = mapped_column(String(32))
-    subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # Indexed with id (below): a record's access log is its latest events, newest first.
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # The team responsible for the subject when the event happened (supervisors' filter).
     team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     # Names of fields read or changed — never the values of identifying fields.
