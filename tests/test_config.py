@@ -260,3 +260,21 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(tmp_path):
     app = create_app({"CONFIG": "test", "DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"})
     assert app.config["TRUSTED_PROXIES"] == 0
     assert "ProxyFix" not in type(app.wsgi_app).__name__
+
+
+def test_every_connection_is_set_up_for_its_engine(app):
+    """PostgreSQL plans each statement for its own values (no generic plan once psycopg has
+    prepared it); SQLite enforces foreign keys and keeps a write-ahead log."""
+    from sqlalchemy import text
+
+    with app.app_context():
+        for _ in range(2):  # a new connection as well as the pool's first
+            with db.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    assert conn.execute(text("SHOW plan_cache_mode")).scalar() == \
+                        "force_custom_plan"
+                else:
+                    assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+                    assert conn.execute(text("PRAGMA journal_mode")).scalar() in ("wal",
+                                                                                  "memory")
+            db.engine.dispose()
