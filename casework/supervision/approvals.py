@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
@@ -57,12 +57,16 @@ def returned_condition(user):
             ClosureRequest.acknowledged_at.is_(None))
 
 
-def unseen_return(user, survivor) -> ClosureRequest | None:
-    """The latest returned request of ``user`` for ``survivor`` that they have not seen."""
-    return db.session.scalar(
+def closure_state(user, survivor) -> tuple[ClosureRequest | None, ClosureRequest | None]:
+    """The survivor's pending closure request, and ``user``'s latest returned request for
+    it that they have not seen (both in one SELECT)."""
+    rows = list(db.session.scalars(
         select(ClosureRequest)
-        .where(ClosureRequest.survivor_id == survivor.id, *returned_condition(user))
-        .order_by(ClosureRequest.decided_at.desc()).limit(1))
+        .where(ClosureRequest.survivor_id == survivor.id,
+               or_(ClosureRequest.status == "pending", and_(*returned_condition(user))))))
+    pending = next((r for r in rows if r.status == "pending"), None)
+    returned = [r for r in rows if r.status == "returned"]
+    return pending, max(returned, key=lambda r: r.decided_at) if returned else None
 
 
 def acknowledge_returns(user, survivor) -> int:

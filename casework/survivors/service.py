@@ -11,7 +11,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from .. import access, audit, crypto, vocab
 from ..access.fields import field_specs
@@ -219,11 +219,17 @@ def next_case_number(year: int) -> str:
 
 
 def load(survivor_id) -> Survivor | None:
+    """The survivor with the people and programmes every check and page of it reads (its
+    collaborators decide who stands in which relationship to it) in one SELECT."""
     try:
         key = survivor_id if isinstance(survivor_id, uuid.UUID) else uuid.UUID(str(survivor_id))
     except ValueError:
         return None
-    return db.session.get(Survivor, key)
+    return db.session.get(Survivor, key, options=_WITH_PEOPLE)
+
+
+_WITH_PEOPLE = (joinedload(Survivor.lead_caseworker), joinedload(Survivor.collaborators),
+                joinedload(Survivor.programmes))
 
 
 def get_record_for(user, model, record_id):
@@ -255,15 +261,19 @@ def get_for(user, survivor_id, action: str = "survivor.read") -> Survivor:
     return survivor
 
 
-def record_view(user, survivor: Survivor) -> dict:
-    """The caller's view of one survivor, audited as a read of the fields shown."""
+def record_view(user, survivor: Survivor, *, unseen_returns: bool = True) -> dict:
+    """The caller's view of one survivor, audited as a read of the fields shown.
+
+    ``unseen_returns``: False when the caller already knows they have no returned closure
+    request of this survivor left to see (nothing to acknowledge then)."""
     shown = access.present(user, survivor)
     audit.record(user, "survivor.viewed", survivor, fields=shown.keys())
     from ..supervision.approvals import acknowledge_returns
     from ..supervision.reassign import acknowledge_case
 
     acknowledge_case(user, survivor)  # a new lead opening the case has seen the reassignment
-    acknowledge_returns(user, survivor)  # and a requester, their returned closure request
+    if unseen_returns:
+        acknowledge_returns(user, survivor)  # and a requester, their returned closure request
     return shown
 
 

@@ -176,9 +176,9 @@ def view(survivor_id):
     from ..supervision import approvals
 
     survivor = service.get_for(current_user, survivor_id)
-    returned = approvals.unseen_return(current_user, survivor)  # before record_view marks it seen
-    pending = approvals.pending_request(survivor)
-    shown = service.record_view(current_user, survivor)
+    # (before record_view marks a returned request seen)
+    pending, returned = approvals.closure_state(current_user, survivor)
+    shown = service.record_view(current_user, survivor, unseen_returns=returned is not None)
     log = None
     if access.allowed(current_user, "survivor.access_log", survivor):
         log = service.access_log(current_user, survivor, limit=50)
