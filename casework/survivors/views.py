@@ -182,6 +182,9 @@ def view(survivor_id):
     log = None
     if access.allowed(current_user, "survivor.access_log", survivor):
         log = service.access_log(current_user, survivor, limit=50)
+    glass_open = access.break_glass_active(current_user, survivor)
+    can_break_glass = (not glass_open
+                       and access.allowed(current_user, "survivor.break_glass", survivor))
     return render_template(
         "survivors/view.html",
         survivor=survivor,
@@ -193,10 +196,9 @@ def view(survivor_id):
         closure_returned=returned,
         returned_comment=(returned.comment if returned is not None and "comment"
                           in access.readable_fields(current_user, returned) else None),
-        can_break_glass=access.allowed(current_user, "survivor.break_glass", survivor)
-        and not access.break_glass_active(current_user, survivor),
-        glass_open=access.break_glass_active(current_user, survivor),
-        break_glass_form=BreakGlassForm(),
+        can_break_glass=can_break_glass,
+        glass_open=glass_open,
+        break_glass_form=BreakGlassForm() if can_break_glass else None,
         access_log=log,
         service_links=service_links(survivor),
     )
