@@ -108,7 +108,7 @@ def _postgresql_custom_plans(dbapi_connection, connection_record):
     for a query scoped to a user or team (a team's few thousand survivors among all) that
     plan ignores how few rows the values select: a supervisor's alert count went from 55 to
     180 ms on every page from the eleventh on (bench/scale.py). Needs PostgreSQL 12."""
-    if not type(dbapi_connection).__module__.startswith("psycopg"):
+    if type(dbapi_connection).__module__.split(".")[0] != "psycopg":  # psycopg 3
         return
     if dbapi_connection.info.server_version >= 120000:
         dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
