@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import Flask
 from flask_babel import format_date
@@ -169,14 +169,22 @@ def _medium_patterns(locale_name: str):
 def medium_datetime(value: datetime) -> str:
     """``flask_babel.format_datetime(value, "medium")``: in the user's locale and zone (a
     naive value is UTC)."""
-    from datetime import UTC
-
     from flask_babel import get_locale, get_timezone
 
-    locale, date_pattern, time_pattern, combined = _medium_patterns(str(get_locale() or "en"))
+    zone = get_timezone()
+    return _medium_datetime(str(get_locale() or "en"), str(zone), zone, value)
+
+
+# The same moments come back page after page (a survivor's access log, a timeline): their
+# text is kept, per locale and zone, rather than formatted again.
+@lru_cache(maxsize=16384)
+def _medium_datetime(locale_name: str, zone_name: str, zone, value: datetime) -> str:
+    from datetime import UTC
+
+    locale, date_pattern, time_pattern, combined = _medium_patterns(locale_name)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    local = value.astimezone(get_timezone())
+    local = value.astimezone(zone)
     return combined.replace("{0}", time_pattern.apply(local, locale)).replace(
         "{1}", date_pattern.apply(local, locale))
 

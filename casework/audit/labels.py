@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask_babel import lazy_gettext as _l
 
 ACTION_LABELS = {
@@ -134,6 +136,15 @@ ACTION_LABELS = {
 
 
 def action_label(action: str) -> str:
+    """What an audit action reads as, in the user's language (an access log shows dozens:
+    each label is looked up once per language)."""
+    from flask_babel import get_locale
+
+    return _action_label(str(get_locale() or "en"), action)
+
+
+@lru_cache(maxsize=2048)
+def _action_label(locale_name: str, action: str) -> str:
     if action in ACTION_LABELS:
         return str(ACTION_LABELS[action])
     if action.endswith(".denied"):
