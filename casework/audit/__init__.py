@@ -17,6 +17,8 @@ from .models import GENESIS_HASH, AuditEvent, canonical_bytes, chain_hash
 
 # One advisory lock key serialises appends to the chain on PostgreSQL.
 _CHAIN_LOCK_KEY = 0x4341_5345  # "CASE"
+_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:key)")
+_HEAD = select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
 
 
 def _channel() -> str:
@@ -30,11 +32,10 @@ def _chain_head(session) -> tuple[int, str]:
     head = session.info.get("audit_head")
     if head is not None:
         return head
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    row = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).first()
+    connection = session.connection()  # the transaction's own; no ORM needed for these
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK_CHAIN, {"key": _CHAIN_LOCK_KEY})
+    row = connection.execute(_HEAD).first()
     return (row.id, row.hash) if row else (0, GENESIS_HASH)
 
 
@@ -120,7 +121,7 @@ def write_pending(session) -> int:
         row["prev_hash"] = last_hash
         row["hash"] = chain_hash(last_hash, canonical_bytes(row))
         last_id, last_hash = row["id"], row["hash"]
-    session.execute(insert(AuditEvent.__table__), rows)
+    session.connection().execute(insert(AuditEvent.__table__), rows)
     session.info["audit_head"] = (last_id, last_hash)
     return len(rows)
 
