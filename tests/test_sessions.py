@@ -239,6 +239,37 @@ def test_activity_keeps_the_session_alive(store_app, make):
     assert session_id(store_app, web) == sid
 
 
+def test_a_page_request_takes_one_connection_and_refreshes_its_session_in_it(app, make):
+    """The database store reads and refreshes the session in the request's own transaction:
+    one connection from the pool a page, not one for each edge of the request."""
+    from sqlalchemy import event
+
+    web = login_web(app, make.user("caseworker"))
+    sid = session_id(app, web)
+    backdate(app, sid, last_seen=timedelta(minutes=10))
+    checkouts = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: checkouts.append(1)  # noqa: E731
+    event.listen(engine, "checkout", listener)
+    try:
+        assert web.get("/survivors/").status_code == 200
+    finally:
+        event.remove(engine, "checkout", listener)
+    assert len(checkouts) == 1
+    assert datetime.now(UTC) - stored(app, sid).last_seen_at < timedelta(seconds=30)
+
+
+def test_a_failed_request_still_counts_as_activity(store_app, make):
+    """A request that fails (its work rolled back) still refreshes the session, afterwards."""
+    web = login_web(store_app, make.user("caseworker"))
+    sid = session_id(store_app, web)
+    backdate(store_app, sid, last_seen=timedelta(minutes=14))
+    assert web.get(f"/survivors/{uuid.uuid4()}").status_code == 404
+    assert datetime.now(UTC) - stored(store_app, sid).last_seen_at < timedelta(seconds=30)
+    assert web.get("/survivors/").status_code == 200
+
+
 def test_the_session_ends_after_eight_hours_however_busy(store_app, make):
     web = login_web(store_app, make.user("caseworker"))
     sid = session_id(store_app, web)
