@@ -16,7 +16,10 @@ from typing import Any
 
 from flask import g, has_app_context, has_request_context, request, session
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, false, or_, select, union, update
+from sqlalchemy import Boolean, and_, exists, false, or_, select, union, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from werkzeug.exceptions import Forbidden, NotFound
 
 from ..extensions import db
@@ -429,6 +432,54 @@ def note_in_scope(user, survivors: Iterable) -> None:
     cache = _cache("_access_relationships")
     for survivor in survivors:
         cache[(user.id, survivor.id)] = rel
+
+
+class AmongIds(ColumnElement):
+    """``column`` among the ids a SELECT gives. PostgreSQL: ``column = ANY(ARRAY(select))``,
+    so the ids are collected first and each row is then found by its index; elsewhere
+    ``column IN (select)``. (For ``IN`` PostgreSQL may instead scan the whole table and hash
+    the ids, which is right for a list walked in an index's order, wrong for a count over a
+    team's few thousand survivors: 55 → 12 ms for a supervisor's referral alerts at 100,000.)"""
+
+    type = Boolean()
+    inherit_cache = False
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
+                           ("ids", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column, ids):
+        self.column = column
+        self.ids = ids
+
+
+@compiles(AmongIds)
+def _among_ids(element, compiler, **kw):
+    return f"{compiler.process(element.column, **kw)} IN ({compiler.process(element.ids, **kw)})"
+
+
+@compiles(AmongIds, "postgresql")
+def _among_ids_postgresql(element, compiler, **kw):
+    return (f"{compiler.process(element.column, **kw)} = "
+            f"ANY(ARRAY({compiler.process(element.ids, **kw)}))")
+
+
+def scope_among(user, survivor_id):
+    """SQL condition: ``survivor_id`` (a column naming a survivor, in a query that also
+    joins ``survivors``) is of a survivor ``user`` has a relationship to — as
+    ``scope_clause``, but for a supervisor the team's survivors are looked up first and
+    each row then by its survivor index (``AmongIds``): for counts over a table by team."""
+    from ..auth.models import User
+    from ..survivors.models import survivor_collaborators
+
+    if (getattr(user, "role", None) != "supervisor" or user.team_id is None
+            or not getattr(user, "is_authenticated", False) or not user.active):
+        return scope_clause(user)
+    led = _survivor_model().__table__.alias("scope_led")
+    collaboration = survivor_collaborators.alias("scope_collaboration")
+    members = User.__table__.alias("scope_team")
+    team = select(members.c.id).where(members.c.team_id == user.team_id)
+    return AmongIds(survivor_id, union(
+        select(led.c.id).where(AmongIds(led.c.lead_caseworker_id, team)),
+        select(collaboration.c.survivor_id).where(AmongIds(collaboration.c.user_id, team))))
 
 
 def scope_clause(user):

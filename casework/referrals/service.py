@@ -643,11 +643,11 @@ def _alert_conditions(user, today: date):
             or_(Survivor.lead_caseworker_id == user.id, Referral.created_by == user.id),
             open_case, access.scope_clause(user))
     elif user.role == "supervisor":
+        team = access.scope_among(user, Referral.survivor_id)
         conditions[AWAITING_PARTNER_ALERT] = and_(
-            Referral.status.in_(AWAITING_PARTNER), Referral.issued_at < cutoff, open_case,
-            access.scope_clause(user))
+            Referral.status.in_(AWAITING_PARTNER), Referral.issued_at < cutoff, open_case, team)
         conditions[AWAITING_APPROVAL_ALERT] = and_(
-            Referral.status == "awaiting_approval", open_case, access.scope_clause(user))
+            Referral.status == "awaiting_approval", open_case, team)
     return conditions
 
 
