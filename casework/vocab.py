@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pycountry
@@ -46,21 +46,30 @@ class Vocabulary:
         return [(v, lazy_gettext(label)) for v, label in zip(self.values, self.labels, strict=True)]
 
     def display(self, value: str) -> str:
-        """The label of ``value`` in the user's language (for pages; letters pick their own)."""
-        if self.name in CLDR_VOCABULARIES:
-            from .i18n import cldr_name
+        """The label of ``value`` in the user's language (for pages; letters pick their own).
+        Looked up once per language: a list of 50 survivors shows a hundred of them."""
+        from flask_babel import get_locale
 
-            return cldr_name(self.name, value, self.label(value))
-        from flask_babel import gettext
-
-        label = self.label(value)
-        return gettext(label) if label else label
+        locale = get_locale()  # None outside a request: the standard's own English labels
+        return _display_in(str(locale) if locale is not None else "", self, value)
 
     def label(self, value: str) -> str:
         try:
             return self.labels[self.values.index(value)]
         except ValueError:
             return value
+
+
+@lru_cache(maxsize=16384)
+def _display_in(locale_name: str, vocabulary: Vocabulary, value: str) -> str:
+    if vocabulary.name in CLDR_VOCABULARIES:
+        from .i18n import cldr_name
+
+        return cldr_name(vocabulary.name, value, vocabulary.label(value))
+    from flask_babel import gettext
+
+    label = vocabulary.label(value)
+    return gettext(label) if label else label
 
 
 @cache
