@@ -15,14 +15,19 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select, text
-from sqlalchemy.orm import load_only, selectinload
 from werkzeug.exceptions import Forbidden
 
 from .. import access, audit, vocab
 from ..api.pagination import decode_keyset, encode_keyset
 from ..extensions import db
 from ..survivors.models import CLOSED_STATUSES, RISK_RANK_SQL, Survivor
-from ..survivors.service import _CONTROL, ValidationFailed, fields_readable_in_caseload
+from ..survivors.service import (
+    _CONTROL,
+    ValidationFailed,
+    fields_readable_in_caseload,
+    list_load_options,
+    present_listed,
+)
 
 SUPERVISOR = "supervisor"
 PAGE_SIZE = 50
@@ -365,26 +370,13 @@ def review_page(user, filters: ReviewFilters, cursor: str | None = None,
     """
     query = _keyset(review_query(user, filters, today), filters, cursor)
     _no_jit()
-    # The lead names the team of each audit event; the relationship comes from the scope.
-    query = query.options(selectinload(Survivor.lead_caseworker))
-    if columns is None or "collaborator_ids" in columns:
-        query = query.options(selectinload(Survivor.collaborators))
-    if columns is None or "programme_ids" in columns:
-        query = query.options(selectinload(Survivor.programmes))
-    if columns is not None:
-        needed = {*columns, "id", "lead_caseworker_id", filters.sort}
-        query = query.options(load_only(
-            *(getattr(Survivor, name) for name in needed if name in Survivor.__table__.c),
-            raiseload=True))
+    query = query.options(*list_load_options(columns, filters.sort))
     rows = list(db.session.scalars(query.limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_keyset(filters.key, _sort_value(rows[-1], filters.sort), rows[-1].id)
-    access.note_in_scope(user, rows)
-    access.preload_break_glass(user, [s.id for s in rows])
-    page = [(survivor, access.present(user, survivor, only=columns)) for survivor in rows]
-    audit.record_many(user, "survivor.listed", ((s, shown.keys()) for s, shown in page))
+    page = present_listed(user, rows, columns)
     return page, next_cursor
 
 

@@ -338,18 +338,7 @@ def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None
 
     query = caseload_query(user, filters).order_by(
         Survivor.intake_date.desc(), Survivor.id.desc()
-    )
-    if columns is not None:
-        # The relationship comes from the scope (note_in_scope), not the collaborators.
-        needed = {*columns, "id", "lead_caseworker_id", "intake_date"}
-        query = query.options(
-            selectinload(Survivor.lead_caseworker),
-            load_only(*(getattr(Survivor, name) for name in needed
-                        if name in Survivor.__table__.c), raiseload=True))
-    else:
-        query = query.options(selectinload(Survivor.collaborators),
-                              selectinload(Survivor.programmes),
-                              selectinload(Survivor.lead_caseworker))
+    ).options(*list_load_options(columns, "intake_date"))
     if cursor:
         intake_date, last_id = decode_cursor(cursor)
         query = query.where(
@@ -361,11 +350,34 @@ def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].intake_date, rows[-1].id)
+    return present_listed(user, rows, columns), next_cursor
+
+
+def list_load_options(columns: tuple[str, ...] | None, *also: str) -> list:
+    """Loader options of a list of survivors selected through ``access.scope_clause``:
+    ``columns`` (and ``also``, e.g. the sort key) only, anything else raising, or every
+    field when ``columns`` is None. The lead names each audit event's team; the relationship
+    comes from the scope (``present_listed``), not from the collaborators."""
+    options = [selectinload(Survivor.lead_caseworker)]
+    if columns is None or "collaborator_ids" in columns:
+        options.append(selectinload(Survivor.collaborators))
+    if columns is None or "programme_ids" in columns:
+        options.append(selectinload(Survivor.programmes))
+    if columns is not None:
+        needed = {*columns, *also, "id", "lead_caseworker_id"}
+        options.append(load_only(*(getattr(Survivor, name) for name in needed
+                                   if name in Survivor.__table__.c), raiseload=True))
+    return options
+
+
+def present_listed(user, rows: list[Survivor], columns: tuple[str, ...] | None):
+    """(survivor, ``access.present`` of it) for each survivor of a list selected through
+    ``access.scope_clause``, each audited as listed with the fields shown (one INSERT)."""
     access.note_in_scope(user, rows)
     access.preload_break_glass(user, [s.id for s in rows])
     page = [(survivor, access.present(user, survivor, only=columns)) for survivor in rows]
     audit.record_many(user, "survivor.listed", ((s, shown.keys()) for s, shown in page))
-    return page, next_cursor
+    return page
 
 
 EXPORT_BATCH = 500
@@ -401,9 +413,7 @@ def export_caseload(user, filters: CaseloadFilters) -> str:
     from ..spreadsheets import neutralise
 
     query = caseload_query(user, filters).order_by(
-        Survivor.intake_date.desc(), Survivor.id.desc()).options(
-        selectinload(Survivor.collaborators), selectinload(Survivor.programmes),
-        selectinload(Survivor.lead_caseworker))
+        Survivor.intake_date.desc(), Survivor.id.desc()).options(*list_load_options(None))
     presented: list[dict] = []
     last = None
     while True:
