@@ -21,6 +21,7 @@ from flask import Flask
 
 def create_app() -> Flask:
     import psycopg
+    from common import run_statements  # bench/common.py (gunicorn runs in bench/)
 
     url = os.environ["BENCH_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     with open(os.environ["BENCH_STATEMENTS"], "rb") as f:
@@ -37,15 +38,8 @@ def create_app() -> Flask:
     @app.route("/survivors/<survivor_id>")
     def survivor(survivor_id):
         conn = connection()
-        rows = 0
         with conn.cursor() as cursor:
-            for sql, params, many in statements:
-                if many:
-                    cursor.executemany(sql, params)
-                else:
-                    cursor.execute(sql, params)
-                if cursor.description is not None:
-                    rows += len(cursor.fetchall())
+            rows = run_statements(cursor, statements)
         conn.rollback()
         return (f"<!doctype html><title>Survivor</title><p>{survivor_id}: "
                 f"{len(statements)} statements, {rows} rows</p>")

@@ -207,13 +207,7 @@ def capture(app, request: Callable[[], object], *, expect: int | tuple = 200):
         cursor = raw.cursor()
         if begin:
             cursor.execute(begin)
-        for sql, params, many in statements:
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
-            if cursor.description is not None:
-                cursor.fetchall()
+        run_statements(cursor, statements)
         cursor.close()
         raw.rollback()
 
@@ -223,6 +217,20 @@ def capture(app, request: Callable[[], object], *, expect: int | tuple = 200):
 
     run.close = close
     return statements, run
+
+
+def run_statements(cursor, statements) -> int:
+    """Run captured ``(sql, params, executemany)`` statements on a DB-API cursor, fetching
+    every result; how many rows came back."""
+    rows = 0
+    for sql, params, many in statements:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        if cursor.description is not None:
+            rows += len(cursor.fetchall())
+    return rows
 
 
 def time_ms(fn: Callable[[], object], times: int) -> list[float]:
