@@ -94,6 +94,25 @@ def test_every_identifying_and_free_text_column_is_encrypted():
     assert tables["users"] == ["mfa_secret"] and tables["referral_letters"] == ["pdf"]
 
 
+def test_loading_decrypts_without_marking_anything_changed(app, make):
+    """Decrypting on load writes the plain values as loaded ones: nothing is pending, a commit
+    writes nothing back, and a refresh decrypts again."""
+    cw = make.user("caseworker")
+    sid = make.survivor(cw, first_name="Lanh", date_of_birth=date(1990, 2, 3))
+    with app.app_context():
+        survivor = db.session.get(Survivor, sid)
+        assert (survivor.first_name, survivor.date_of_birth) == ("Lanh", date(1990, 2, 3))
+        assert not db.session.is_modified(survivor) and not db.session.dirty
+        db.session.refresh(survivor, ["first_name"])
+        assert survivor.first_name == "Lanh" and not db.session.is_modified(survivor)
+        db.session.commit()
+        stored = db.session.execute(select(Survivor.__table__.c.first_name)
+                                    .where(Survivor.__table__.c.id == sid)).scalar_one()
+        assert isinstance(stored, bytes) and b"Lanh" not in stored
+        db.session.expire_all()
+        assert db.session.get(Survivor, sid).first_name == "Lanh"
+
+
 def test_plaintext_cannot_reach_an_encrypted_column_by_core(app, make):
     cw = make.user("caseworker")
     sid = make.survivor(cw)
