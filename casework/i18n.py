@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache, lru_cache
+from gettext import NullTranslations
 
-from flask import Flask
-from flask_babel import format_date
+from flask import Flask, g, has_app_context
+from flask_babel import format_date, get_locale, get_timezone, get_translations
 from flask_babel import gettext as _
+from jinja2 import pass_context
 
 from . import vocab
 from .access.fields import field_specs
+from .audit.labels import action_label_in
+from .extensions import db
 
-
-def _user_name(user_id) -> str:
-    from .auth.models import User
-    from .extensions import db
-
-    user = db.session.get(User, user_id)
-    return user.display_name if user else _("(unknown user)")
+# Imports here, not in the functions: these run for each cell of a page's tables.
 
 
 def _programme_names(programme_ids) -> str:
     """The names of funded programmes, in the order given."""
-    from .extensions import db
     from .programmes.models import Programme
 
     names = []
@@ -37,21 +35,19 @@ def _programme_names(programme_ids) -> str:
 
 def format_value(name: str, value) -> str:
     """How a survivor field's value reads on a page."""
-    from .survivors.models import Survivor
-
     if value is None or value == []:
         return "—"
     if name == "programme_ids":
         return _programme_names(value)
     if name.endswith("_ids"):
-        return ", ".join(_user_name(v) for v in value)
+        return ", ".join(_staff_name(v) for v in value)
     if name.endswith("_id") and isinstance(value, uuid.UUID):
-        return _user_name(value)
+        return _staff_name(value)
     if isinstance(value, datetime):
         return medium_datetime(value)
     if isinstance(value, date):
         return medium_date(value)
-    spec = field_specs(Survivor).get(name)
+    spec = _survivor_specs().get(name)
     if spec is not None and spec.vocab:
         vocabulary = vocab.resolve(spec.vocab)
         if isinstance(value, list):
@@ -60,6 +56,13 @@ def format_value(name: str, value) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+@cache
+def _survivor_specs():
+    from .survivors.models import Survivor  # (the models import this module's neighbours)
+
+    return field_specs(Survivor)
 
 
 # Labels of fields of any record, for generic displays (timeline). Packages add theirs.
@@ -85,14 +88,12 @@ USER_FIELDS = frozenset({"lead_caseworker_id", "collaborator_ids", "counsellor_i
 
 
 def _staff_name(user_id) -> str:
-    """A staff member's name, looked up once per request whatever the number of records."""
-    from flask import g, has_app_context
-
-    from .auth.models import User
-    from .extensions import db
-
+    """A staff member's name, looked up once per request whatever the number of records (a
+    caseload names the same few caseworkers on each of its fifty rows)."""
     cache = g.setdefault("_staff_names", {}) if has_app_context() else {}
     if user_id not in cache:
+        from .auth.models import User
+
         user = db.session.get(User, user_id)
         cache[user_id] = user.display_name if user else _("(unknown user)")
     return cache[user_id]
@@ -126,8 +127,6 @@ _NOT_SHOWN = frozenset({"id", "survivor_id", "created_at", "updated_at"})
 @cache
 def _models_by_record_type() -> dict[str, type]:
     """``placement`` → Placement, ``plan_item`` → PlanItem, for every mapped model."""
-    from .extensions import db
-
     return {re.sub(r"(?<!^)(?=[A-Z])", "_", mapper.class_.__name__).lower(): mapper.class_
             for mapper in db.Model.registry.mappers}
 
@@ -166,21 +165,22 @@ def _medium_patterns(locale_name: str):
             get_datetime_format("medium", locale).replace("'", ""))
 
 
+def current_locale_name() -> str:
+    """The name of the locale pages are shown in now (``pt_BR``), "en" when none is."""
+    return str(get_locale() or "en")
+
+
 def medium_datetime(value: datetime) -> str:
     """``flask_babel.format_datetime(value, "medium")``: in the user's locale and zone (a
     naive value is UTC)."""
-    from flask_babel import get_locale, get_timezone
-
     zone = get_timezone()
-    return _medium_datetime(str(get_locale() or "en"), str(zone), zone, value)
+    return _medium_datetime(current_locale_name(), str(zone), zone, value)
 
 
 # The same moments come back page after page (a survivor's access log, a timeline): their
 # text is kept, per locale and zone, rather than formatted again.
 @lru_cache(maxsize=16384)
 def _medium_datetime(locale_name: str, zone_name: str, zone, value: datetime) -> str:
-    from datetime import UTC
-
     locale, date_pattern, time_pattern, combined = _medium_patterns(locale_name)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
@@ -193,23 +193,102 @@ def medium_date(value: date) -> str:
     """``flask_babel.format_date(value, "medium")`` (a datetime: its day in the user's zone)."""
     if isinstance(value, datetime):
         return format_date(value, "medium")
-    from flask_babel import get_locale
+    return _medium_date(current_locale_name(), value)
 
-    locale, date_pattern, _time, _combined = _medium_patterns(str(get_locale() or "en"))
+
+@lru_cache(maxsize=16384)
+def _medium_date(locale_name: str, value: date) -> str:
+    locale, date_pattern, _time, _combined = _medium_patterns(locale_name)
     return date_pattern.apply(value, locale)
+
+
+# --- the language of one render ----------------------------------------------------------------
+# Flask-Babel finds the request's locale, zone and catalog through several context-local
+# lookups on every string and every date (about 6 µs each); a page asks a few hundred times.
+# The context processor (casework/web.py) looks them up once per render and hands them to the
+# template as ``_language``; the template's gettext and filters read them from there. It runs
+# inside ``force_locale`` too, so reports and e-mails keep the language they are made in.
+
+
+@dataclass(frozen=True, slots=True)
+class RenderLanguage:
+    locale_name: str  # e.g. "pt_BR"; "en" when none is selected
+    zone: tzinfo
+    zone_name: str
+    translations: NullTranslations
+
+
+def render_language() -> RenderLanguage:
+    zone = get_timezone()
+    return RenderLanguage(current_locale_name(), zone, str(zone), get_translations())
+
+
+def _language(context) -> RenderLanguage:
+    # The render's variables are the context's parent (a dict: a plain lookup). Templates
+    # imported without context (macros) have none: look it up then.
+    language = context.parent.get("_language")
+    return language if language is not None else render_language()
+
+
+@pass_context
+def _gettext(context, string):
+    return _language(context).translations.ugettext(string)
+
+
+@pass_context
+def _ngettext(context, singular, plural, n):
+    return _language(context).translations.ungettext(singular, plural, n)
+
+
+@pass_context
+def _pgettext(context, message_context, string):
+    return _language(context).translations.upgettext(message_context, string)
+
+
+@pass_context
+def _npgettext(context, message_context, singular, plural, n):
+    return _language(context).translations.unpgettext(message_context, singular, plural, n)
+
+
+@pass_context
+def _datetime_filter(context, value):
+    if not value:
+        return "—"
+    language = _language(context)
+    return _medium_datetime(language.locale_name, language.zone_name, language.zone, value)
+
+
+@pass_context
+def _date_filter(context, value):
+    if not value:
+        return "—"
+    if isinstance(value, datetime):
+        return medium_date(value)
+    return _medium_date(_language(context).locale_name, value)
+
+
+@pass_context
+def _vocab_filter(context, value, name):
+    if not value:
+        return "—"
+    return vocab.display_in(_language(context).locale_name, vocab.resolve(name), value)
+
+
+@pass_context
+def _audit_action_filter(context, action):
+    return action_label_in(_language(context).locale_name, action)
 
 
 def register_filters(app: Flask) -> None:
     app.jinja_env.globals["record_field"] = record_field
-    from .audit.labels import action_label
-
-    app.jinja_env.filters["audit_action"] = action_label
+    # Replaces Flask-Babel's callables (same catalogs, same newstyle formatting).
+    app.jinja_env.install_gettext_callables(gettext=_gettext, ngettext=_ngettext, newstyle=True,
+                                            pgettext=_pgettext, npgettext=_npgettext)
+    app.jinja_env.filters["audit_action"] = _audit_action_filter
     app.jinja_env.filters["field_value"] = lambda value, name: format_value(name, value)
-    app.jinja_env.filters["date"] = lambda value: medium_date(value) if value else "—"
-    app.jinja_env.filters["datetime"] = lambda value: medium_datetime(value) if value else "—"
-    app.jinja_env.filters["vocab_label"] = lambda value, name: (
-        vocab.resolve(name).display(value) if value else "—"
-    )
+    app.jinja_env.filters["date"] = _date_filter
+    app.jinja_env.filters["datetime"] = _datetime_filter
+    app.jinja_env.filters["vocab_label"] = _vocab_filter
 
 
 # --- country and language names: Babel's CLDR data, not the catalogs ---------------------------
@@ -217,8 +296,6 @@ def register_filters(app: Flask) -> None:
 
 def cldr_name(vocabulary: str, code: str, fallback: str | None = None) -> str:
     """The name of a country (``iso3166``) or language (``iso639``) in the current locale."""
-    from flask_babel import get_locale
-
     locale = get_locale()
     if locale is None:
         return fallback or code

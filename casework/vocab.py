@@ -51,7 +51,7 @@ class Vocabulary:
         from flask_babel import get_locale
 
         locale = get_locale()  # None outside a request: the standard's own English labels
-        return _display_in(str(locale) if locale is not None else "", self, value)
+        return display_in(str(locale) if locale is not None else "", self, value)
 
     def label(self, value: str) -> str:
         try:
@@ -61,7 +61,9 @@ class Vocabulary:
 
 
 @lru_cache(maxsize=16384)
-def _display_in(locale_name: str, vocabulary: Vocabulary, value: str) -> str:
+def display_in(locale_name: str, vocabulary: Vocabulary, value: str) -> str:
+    """``vocabulary.display(value)`` in ``locale_name``, the current locale ("" outside a
+    request)."""
     if vocabulary.name in CLDR_VOCABULARIES:
         from .i18n import cldr_name
 

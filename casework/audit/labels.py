@@ -138,13 +138,14 @@ ACTION_LABELS = {
 def action_label(action: str) -> str:
     """What an audit action reads as, in the user's language (an access log shows dozens:
     each label is looked up once per language)."""
-    from flask_babel import get_locale
+    from ..i18n import current_locale_name  # (casework.i18n imports this module)
 
-    return _action_label(str(get_locale() or "en"), action)
+    return action_label_in(current_locale_name(), action)
 
 
 @lru_cache(maxsize=2048)
-def _action_label(locale_name: str, action: str) -> str:
+def action_label_in(locale_name: str, action: str) -> str:
+    """The label of ``action`` in the current locale, ``locale_name`` (kept per language)."""
     if action in ACTION_LABELS:
         return str(ACTION_LABELS[action])
     if action.endswith(".denied"):
