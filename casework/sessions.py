@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask, Request, current_app, flash, redirect, request
 from flask.sessions import SecureCookieSession, SessionInterface, session_json_serializer
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, ForeignKey, String, delete, insert, select, update
+from sqlalchemy import JSON, ForeignKey, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -146,10 +146,13 @@ class DatabaseStore:
 
     table = ServerSessionRecord.__table__
     in_unit_of_work = True
+    # Every page reads and refreshes its record: the two statements are built once (building
+    # one costs about as much as its round trip to the database).
+    _select = select(table).where(table.c.id_hash == bindparam("record_id_hash"))
+    _refresh = update(table).where(table.c.id_hash == bindparam("record_id_hash"))
 
     def load(self, id_hash: str) -> Record | None:
-        row = db.session.execute(
-            select(self.table).where(self.table.c.id_hash == id_hash)).first()
+        row = db.session.execute(self._select, {"record_id_hash": id_hash}).first()
         if row is None:
             return None
         return Record(str(row.user_id) if row.user_id else None, _decode(row.data),
@@ -165,18 +168,20 @@ class DatabaseStore:
                 data=_encode(record.data), created_at=record.created_at,
                 last_seen_at=record.last_seen_at, expires_at=expires_at))
 
-    def _update(self, id_hash: str, record: Record, expires_at: datetime):
-        """Only a record still there: a session ended meanwhile stays ended."""
-        return update(self.table).where(self.table.c.id_hash == id_hash).values(
-            data=_encode(record.data), created_at=record.created_at,
-            last_seen_at=record.last_seen_at, expires_at=expires_at)
+    @staticmethod
+    def _refreshed(id_hash: str, record: Record, expires_at: datetime) -> dict:
+        """The parameters of ``_refresh``: the record's new values (SET) for its id (WHERE;
+        only a record still there: a session ended meanwhile stays ended)."""
+        return {"record_id_hash": id_hash, "data": _encode(record.data),
+                "created_at": record.created_at, "last_seen_at": record.last_seen_at,
+                "expires_at": expires_at}
 
     def update(self, id_hash: str, record: Record, expires_at: datetime) -> None:
         with db.engine.begin() as conn:
-            conn.execute(self._update(id_hash, record, expires_at))
+            conn.execute(self._refresh, self._refreshed(id_hash, record, expires_at))
 
     def update_in_unit_of_work(self, id_hash: str, record: Record, expires_at: datetime):
-        db.session.execute(self._update(id_hash, record, expires_at))
+        db.session.execute(self._refresh, self._refreshed(id_hash, record, expires_at))
 
     def delete(self, id_hash: str) -> None:
         with db.engine.begin() as conn:

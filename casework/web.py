@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 
 from flask import Flask, current_app, g, jsonify, render_template, request
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -143,6 +142,8 @@ def _init_login(app: Flask) -> None:
     login_manager.login_message = _l("Please log in to continue.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
+    # Built once: every page loads its user.
+    user_by_id = select(User).where(User.id == bindparam("user_id"))
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -152,7 +153,8 @@ def _init_login(app: Flask) -> None:
         try:
             import uuid
 
-            user = db.session.get(User, uuid.UUID(user_uuid))
+            user = db.session.execute(user_by_id, {"user_id": uuid.UUID(user_uuid)}
+                                      ).scalar_one_or_none()
         except ValueError:
             return None
         if user is None or not user.active or str(user.session_generation) != generation:
@@ -384,8 +386,12 @@ def set_language():
 
 
 def _template_context():
-    locale = str(get_locale() or "en")
+    from .i18n import render_language
+
+    language = render_language()
+    locale = language.locale_name
     return {
+        "_language": language,
         "current_locale": locale.replace("_", "-"),
         "text_direction": "rtl" if locale.split("_")[0] in RTL_LOCALES else "ltr",
         "supported_locales": locale_names,

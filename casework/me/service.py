@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import access, audit, vocab
 from ..extensions import db
+from ..models_base import none_of
 from ..plans.models import PlanItem
 from ..survivors.models import CLOSED_STATUSES, Survivor
 from ..training import service as training
@@ -66,7 +67,7 @@ def _has_alerts(user) -> bool:
 
 
 def _open_case():
-    return Survivor.status.not_in(CLOSED_STATUSES)
+    return none_of(Survivor.status, CLOSED_STATUSES)
 
 
 def _overdue_items(user, today: date):
@@ -116,12 +117,12 @@ def _alert_count_statement(user: _AlertSubject, today: date, response_days: int)
     from ..supervision.reassign import pending_condition
 
     counts.append(select(func.count()).select_from(Reassignment).join(Survivor)
-                  .where(*pending_condition(user), _open_case(), scope).scalar_subquery())
+                  .where(*pending_condition(user.id), _open_case(), scope).scalar_subquery())
     from ..supervision.approvals import returned_condition
     from ..supervision.models import ClosureRequest
 
     counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
-                  .where(*returned_condition(user), _open_case(), scope).scalar_subquery())
+                  .where(*returned_condition(user.id), _open_case(), scope).scalar_subquery())
     if user.role == "supervisor":
         counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
                       .where(ClosureRequest.status == "pending", scope).scalar_subquery())
@@ -184,7 +185,7 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
 
     moves = db.session.execute(
         select(Reassignment, Survivor).join(Survivor, Reassignment.survivor_id == Survivor.id)
-        .where(*pending_condition(user), _open_case(), scope)
+        .where(*pending_condition(user.id), _open_case(), scope)
         .options(joinedload(Reassignment.by_user), joinedload(Survivor.lead_caseworker))
     )
     for move, survivor in moves:
@@ -200,7 +201,7 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
     returns = db.session.execute(
         select(ClosureRequest, Survivor)
         .join(Survivor, ClosureRequest.survivor_id == Survivor.id)
-        .where(*returned_condition(user), _open_case(), scope)
+        .where(*returned_condition(user.id), _open_case(), scope)
         .options(joinedload(ClosureRequest.decider), joinedload(Survivor.lead_caseworker)))
     for request, survivor in returns:
         survivors[survivor.id] = survivor

@@ -18,6 +18,7 @@ from werkzeug.exceptions import NotFound
 from .. import access, audit, vocab
 from ..access.fields import field_specs
 from ..extensions import db
+from ..models_base import none_of, one_of
 from ..survivors.models import CLOSED_STATUSES, Survivor
 from ..survivors.service import _CONTROL, Conflict, ValidationFailed, _clean_text
 from ..survivors.timeline import TimelineEvent
@@ -635,17 +636,17 @@ def _alert_conditions(user, today: date):
     """SQL conditions of each alert kind for ``user`` (empty: none of that kind)."""
     cutoff = datetime.combine(today - timedelta(days=response_days()), datetime.min.time(),
                               tzinfo=UTC)
-    open_case = Survivor.status.not_in(CLOSED_STATUSES)
+    open_case = none_of(Survivor.status, CLOSED_STATUSES)
     conditions = {}
     if user.role == "caseworker":
         conditions[AWAITING_PARTNER_ALERT] = and_(
-            Referral.status.in_(AWAITING_PARTNER), Referral.issued_at < cutoff,
+            one_of(Referral.status, AWAITING_PARTNER), Referral.issued_at < cutoff,
             or_(Survivor.lead_caseworker_id == user.id, Referral.created_by == user.id),
             open_case, access.scope_clause(user))
     elif user.role == "supervisor":
         team = access.scope_among(user, Referral.survivor_id)
         conditions[AWAITING_PARTNER_ALERT] = and_(
-            Referral.status.in_(AWAITING_PARTNER), Referral.issued_at < cutoff, open_case, team)
+            one_of(Referral.status, AWAITING_PARTNER), Referral.issued_at < cutoff, open_case, team)
         conditions[AWAITING_APPROVAL_ALERT] = and_(
             Referral.status == "awaiting_approval", open_case, team)
     return conditions

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
@@ -51,19 +51,24 @@ def pending_request(survivor) -> ClosureRequest | None:
         ClosureRequest.survivor_id == survivor.id, ClosureRequest.status == "pending"))
 
 
-def returned_condition(user):
-    """SQL condition: ``user``'s returned closure requests they have not seen yet."""
-    return (ClosureRequest.requested_by == user.id, ClosureRequest.status == "returned",
+def returned_condition(user_id):
+    """SQL condition: the returned closure requests of the user ``user_id`` (an id or a bound
+    parameter) that they have not seen yet."""
+    return (ClosureRequest.requested_by == user_id, ClosureRequest.status == "returned",
             ClosureRequest.acknowledged_at.is_(None))
+
+
+# Built once: it runs on every survivor page.
+_CLOSURE_STATE = select(ClosureRequest).where(
+    ClosureRequest.survivor_id == bindparam("survivor_id"),
+    or_(ClosureRequest.status == "pending", and_(*returned_condition(bindparam("user_id")))))
 
 
 def closure_state(user, survivor) -> tuple[ClosureRequest | None, ClosureRequest | None]:
     """The survivor's pending closure request, and ``user``'s latest returned request for
     it that they have not seen (both in one SELECT)."""
-    rows = list(db.session.scalars(
-        select(ClosureRequest)
-        .where(ClosureRequest.survivor_id == survivor.id,
-               or_(ClosureRequest.status == "pending", and_(*returned_condition(user))))))
+    rows = list(db.session.scalars(_CLOSURE_STATE,
+                                   {"survivor_id": survivor.id, "user_id": user.id}))
     pending = next((r for r in rows if r.status == "pending"), None)
     returned = [r for r in rows if r.status == "returned"]
     return pending, max(returned, key=lambda r: r.decided_at) if returned else None
@@ -73,7 +78,7 @@ def acknowledge_returns(user, survivor) -> int:
     """The requester opened the case: the alerts of their returned requests are done."""
     result = db.session.execute(
         update(ClosureRequest)
-        .where(ClosureRequest.survivor_id == survivor.id, *returned_condition(user))
+        .where(ClosureRequest.survivor_id == survivor.id, *returned_condition(user.id))
         .values(acknowledged_at=datetime.now(UTC)))
     return result.rowcount or 0
 

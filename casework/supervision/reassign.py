@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
@@ -153,9 +153,20 @@ def reassign(user, survivor_ids, to_user_id, reason) -> list[Reassignment]:
 # --- the new lead's alert ------------------------------------------------------------------------
 
 
-def pending_condition(user):
-    """SQL condition: unacknowledged reassignments to ``user``."""
-    return (Reassignment.to_user_id == user.id, Reassignment.acknowledged_at.is_(None))
+def pending_condition(user_id):
+    """SQL condition: unacknowledged reassignments to the user ``user_id`` (an id or a bound
+    parameter)."""
+    return (Reassignment.to_user_id == user_id, Reassignment.acknowledged_at.is_(None))
+
+
+# Built once: it runs on every survivor page a caseworker opens.
+_ACKNOWLEDGE_CASE = (
+    update(Reassignment)
+    .where(Reassignment.survivor_id == bindparam("of_survivor"),
+           *pending_condition(bindparam("to_user")))
+    .values(acknowledged_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def acknowledge_case(user, survivor) -> int:
@@ -163,11 +174,8 @@ def acknowledge_case(user, survivor) -> int:
     only for staff who can be reassigned cases)."""
     if getattr(user, "role", None) != "caseworker":
         return 0
-    result = db.session.execute(
-        update(Reassignment)
-        .where(Reassignment.survivor_id == survivor.id, *pending_condition(user))
-        .values(acknowledged_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False))
+    result = db.session.execute(_ACKNOWLEDGE_CASE, {
+        "of_survivor": survivor.id, "to_user": user.id, "now": datetime.now(UTC)})
     return result.rowcount or 0
 
 
