@@ -35,6 +35,14 @@ class ForbiddenFields(Forbidden):
         super().__init__(_("You may not change: %(fields)s.", fields=", ".join(self.fields)))
 
 
+def _real(user):
+    """The user behind Flask-Login's ``current_user``. The proxy looks the user up again on
+    every attribute read; a list asks the policy a few hundred questions a page, each
+    reading the user's id, role and team, so each guard unwraps it once on entry."""
+    unwrap = getattr(user, "_get_current_object", None)
+    return unwrap() if unwrap is not None else user
+
+
 def _survivor_model():
     from ..survivors.models import Survivor
 
@@ -49,6 +57,7 @@ def _cache(name: str) -> dict:
 
 def relationship(user, survivor) -> str:
     """``assigned``, ``team`` or ``none``: how ``user`` stands to ``survivor``."""
+    user = _real(user)
     if survivor is None or not getattr(user, "is_authenticated", False) or not user.active:
         return "none"
     cache = _cache("_access_relationships")
@@ -155,6 +164,7 @@ def end_break_glass(user, digest: str | None = None) -> None:
 
 
 def break_glass_active(user, survivor) -> bool:
+    user = _real(user)
     if survivor is None or not getattr(user, "is_authenticated", False):
         return False
     cache = _cache("_access_break_glass")
@@ -166,6 +176,7 @@ def break_glass_active(user, survivor) -> bool:
 
 def preload_break_glass(user, survivor_ids: Iterable[uuid.UUID]) -> None:
     """Look up the break-glass grants open in this session for many survivors in one query."""
+    user = _real(user)
     from .models import BreakGlassGrant
 
     ids = list(survivor_ids)
@@ -190,8 +201,8 @@ def _is_class(obj) -> bool:
     return isinstance(obj, type)
 
 
-def _granted(user, obj, permission: str, survivor=None) -> set[str]:
-    """Fields of ``obj`` granted ``permission``.
+def _granted(user, obj, permission: str, survivor=None) -> frozenset[str]:
+    """Fields of ``obj`` granted ``permission`` (shared: callers copy it to change it).
 
     ``obj`` is a record, or a model class for a record about to be created — for a survivor
     (its creator becomes lead caseworker) or, with ``survivor`` given, for a service record
@@ -211,12 +222,12 @@ def _granted(user, obj, permission: str, survivor=None) -> set[str]:
     if not _is_class(obj) and hasattr(obj, "privileged_user_ids"):
         circle = obj.privileged_user_ids()
     if circle is not None:
-        return {
+        return frozenset(
             name
             for name, spec in field_specs(model).items()
             if permission in permissions(user.role, rel, spec.tier, glass)
             and (spec.tier != "privileged" or user.id in circle)
-        }
+        )
     # Lists ask the same question for every row: answer it once per request.
     cache = _cache("_access_granted")
     key = (model, user.role, rel, glass, permission)
@@ -225,7 +236,7 @@ def _granted(user, obj, permission: str, survivor=None) -> set[str]:
             name for name, spec in field_specs(model).items()
             if permission in permissions(user.role, rel, spec.tier, glass)
         )
-    return set(cache[key])
+    return cache[key]
 
 
 def _owning_survivor(obj):
@@ -233,14 +244,16 @@ def _owning_survivor(obj):
 
 
 def readable_fields(user, obj, survivor=None) -> set[str]:
+    user = _real(user)
     if not getattr(user, "is_authenticated", False):
         return set()
-    return _granted(user, obj, READ, survivor)
+    return set(_granted(user, obj, READ, survivor))
 
 
 def writable_fields(user, obj, survivor=None) -> set[str]:
     """Fields ``user`` may set on ``obj``: a record, or a model class for a new record
     (of ``survivor``, for service records)."""
+    user = _real(user)
     if not getattr(user, "is_authenticated", False):
         return set()
     model = obj if _is_class(obj) else type(obj)
@@ -254,14 +267,18 @@ def present(user, obj, only: Iterable[str] | None = None) -> dict[str, Any]:
     ``only`` narrows it to the fields a surface shows (a list's columns), so that the
     columns it did not load are never touched and the audit names what was shown.
     """
-    readable = readable_fields(user, obj)
-    names = field_specs(type(obj)) if only is None else [
-        name for name in only if name in field_specs(type(obj))]
+    user = _real(user)
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    readable = _granted(user, obj, READ)  # (a list presents fifty: no copy of it each)
+    specs = field_specs(type(obj))
+    names = specs if only is None else [name for name in only if name in specs]
     return {name: getattr(obj, name) for name in names if name in readable}
 
 
 def check_write(user, obj, names: Iterable[str], survivor=None) -> None:
     """Refuse, whole, a write naming any field ``user`` may not write."""
+    user = _real(user)
     forbidden = set(names) - writable_fields(user, obj, survivor)
     if forbidden:
         from ..audit import record_denial
@@ -401,6 +418,7 @@ def _reads_report(user, report) -> bool:
 
 
 def allowed(user, action: str, obj=None) -> bool:
+    user = _real(user)
     if not getattr(user, "is_authenticated", False) or not user.active:
         return False
     return bool(ACTIONS[action](user, obj))
@@ -426,6 +444,7 @@ _SCOPE_RELATIONSHIP = {"caseworker": "assigned", "counsellor": "assigned", "supe
 def note_in_scope(user, survivors: Iterable) -> None:
     """Survivors just selected through ``scope_clause(user)`` stand in the relationship that
     clause selects by: remember it rather than recompute it row by row (lists)."""
+    user = _real(user)
     rel = _SCOPE_RELATIONSHIP.get(getattr(user, "role", None))
     if rel is None or not getattr(user, "is_authenticated", False) or not user.active:
         return
