@@ -412,6 +412,27 @@ def test_web_caseload_records_one_event_per_survivor_shown(app, make):
     assert {e.channel for e in listed} == {"web"}
 
 
+def test_listed_events_name_each_survivors_team(app, make):
+    """A list's events carry the team of each survivor's lead (the team audit filters by it),
+    whether the lead is the one listing, another team's caseworker, or someone a supervisor
+    oversees."""
+    cw = make.user("caseworker")
+    other = make.user("caseworker", team="South")
+    supervisor = make.user("supervisor")
+    mine = make.survivor(cw)
+    shared = make.survivor(other, collaborator_ids=[str(cw.id)])
+
+    assert login_web(app, cw).get("/survivors/").status_code == 200
+    teams = {e.subject_id: e.team_id for e in events(app, "survivor.listed")}
+    assert teams == {mine: cw.team_id, shared: other.team_id}
+
+    # (the shared case is in the supervisor's caseload through its collaborator)
+    assert login_web(app, supervisor).get("/supervision/caseload").status_code == 200
+    by_supervisor = events(app, "survivor.listed", actor_id=supervisor.id)
+    assert {e.subject_id: e.team_id for e in by_supervisor} == {
+        mine: supervisor.team_id, shared: other.team_id}
+
+
 def test_empty_list_records_nothing_per_survivor(app, make):
     cw = make.user("caseworker")
     make.survivor(cw)
@@ -610,6 +631,22 @@ def test_access_log_section_is_shown_to_caseworker_and_supervisor_only(app, make
     assert page.status_code == 200
     assert ACCESS_LOG_SECTION not in page.text
     assert login_web(app, outsider).get(f"/survivors/{sid}").status_code == 404
+
+
+def test_access_log_rows_show_who_what_through_which_channel_and_why(app, make):
+    cw, counsellor, supervisor, _outsider, sid = _team_case(app, make)
+    assert login_api(app, cw).patch(f"/api/v1/survivors/{sid}",
+                                    json={"risk_level": "high"}).status_code == 200
+    reason = "Welfare check requested by the shelter tonight."
+    assert login_api(app, supervisor).post(f"/api/v1/survivors/{sid}/break-glass",
+                                           json={"reason": reason}).status_code in (200, 201)
+    page = login_web(app, cw).get(f"/survivors/{sid}").text
+    rows = page.split('id="access-log-title"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    glass = rows.split('data-action="survivor.break_glass"')[1].split("</tr>")[0]
+    assert 'class="table-warning"' in glass and reason in glass and supervisor.username in glass
+    updated = rows.split('data-action="survivor.updated"')[1].split("</tr>")[0]
+    assert "risk_level" in updated and "(API)" in updated and cw.username in updated
+    assert counsellor.username in rows
 
 
 def test_access_log_api_is_for_caseworker_and_supervisor_only(app, make):

@@ -56,22 +56,30 @@ def _pending(session) -> list[dict]:
     return session.info.setdefault(_PENDING, [])
 
 
-def _row(actor, action: str, subject_type, subject_id, team_id, fields, reason,
-         actor_username, occurred_at: datetime) -> dict:
-    """One event's content: all its columns but the chain's (id, prev_hash, hash)."""
+def _origin(actor, actor_username: str | None = None) -> dict:
+    """Who acted, and through what: the part of an event that every event of one call shares
+    (worked out once for a list's fifty)."""
     authenticated = actor is not None and getattr(actor, "is_authenticated", False)
     return {
-        "occurred_at": occurred_at,
         "actor_id": actor.id if authenticated else None,
         "actor_username": actor.username if authenticated else actor_username,
+        "channel": _channel(),
+        "ip": request.remote_addr if has_request_context() else None,
+    }
+
+
+def _row(origin: dict, action: str, subject_type, subject_id, team_id, fields, reason,
+         occurred_at: datetime) -> dict:
+    """One event's content: all its columns but the chain's (id, prev_hash, hash)."""
+    return {
+        "occurred_at": occurred_at,
+        **origin,
         "action": action,
         "subject_type": subject_type,
         "subject_id": subject_id,
         "team_id": team_id,
         "fields": sorted(fields),
         "reason": reason,
-        "channel": _channel(),
-        "ip": request.remote_addr if has_request_context() else None,
     }
 
 
@@ -93,8 +101,8 @@ def record(
     if subject is not None:
         subject_type = subject_type or type(subject).__tablename__.rstrip("s")
         subject_id = subject.id
-    row = _row(actor, action, subject_type, subject_id, _team_of(subject), fields, reason,
-               actor_username, datetime.now(UTC))
+    row = _row(_origin(actor, actor_username), action, subject_type, subject_id,
+               _team_of(subject), fields, reason, datetime.now(UTC))
     _pending(db.session()).append(row)
     return row
 
@@ -103,8 +111,9 @@ def record_many(actor, action: str, items: Iterable[tuple[object, Iterable[str]]
     """Append one event per ``(subject, fields)`` — a list's rows — written with the
     transaction's other events in a single INSERT (no ORM object for each)."""
     now = datetime.now(UTC)
-    rows = [_row(actor, action, type(subject).__tablename__.rstrip("s"), subject.id,
-                 _team_of(subject), fields, None, None, now) for subject, fields in items]
+    origin = _origin(actor)
+    rows = [_row(origin, action, type(subject).__tablename__.rstrip("s"), subject.id,
+                 _team_of(subject), fields, None, now) for subject, fields in items]
     if rows:
         _pending(db.session()).extend(rows)
     return len(rows)

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, false, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, load_only, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import access, audit, crypto, vocab
 from ..access.fields import field_specs
@@ -225,11 +226,13 @@ def load(survivor_id) -> Survivor | None:
         key = survivor_id if isinstance(survivor_id, uuid.UUID) else uuid.UUID(str(survivor_id))
     except ValueError:
         return None
-    return db.session.get(Survivor, key, options=_WITH_PEOPLE)
+    return db.session.execute(_LOAD, {"survivor_id": key}).unique().scalar_one_or_none()
 
 
-_WITH_PEOPLE = (joinedload(Survivor.lead_caseworker), joinedload(Survivor.collaborators),
-                joinedload(Survivor.programmes))
+# Built once: every page of a survivor starts with it.
+_LOAD = (select(Survivor).where(Survivor.id == bindparam("survivor_id"))
+         .options(joinedload(Survivor.lead_caseworker), joinedload(Survivor.collaborators),
+                  joinedload(Survivor.programmes)))
 
 
 def get_record_for(user, model, record_id):
@@ -356,9 +359,9 @@ def caseload_page(user, filters: CaseloadFilters, limit: int, cursor: str | None
 def list_load_options(columns: tuple[str, ...] | None, *also: str) -> list:
     """Loader options of a list of survivors selected through ``access.scope_clause``:
     ``columns`` (and ``also``, e.g. the sort key) only, anything else raising, or every
-    field when ``columns`` is None. The lead names each audit event's team; the relationship
-    comes from the scope (``present_listed``), not from the collaborators."""
-    options = [selectinload(Survivor.lead_caseworker)]
+    field when ``columns`` is None. The relationship comes from the scope
+    (``present_listed``), not from the collaborators; the leads from ``load_leads``."""
+    options = []
     if columns is None or "collaborator_ids" in columns:
         options.append(selectinload(Survivor.collaborators))
     if columns is None or "programme_ids" in columns:
@@ -370,14 +373,33 @@ def list_load_options(columns: tuple[str, ...] | None, *also: str) -> list:
     return options
 
 
-def present_listed(user, rows: list[Survivor], columns: tuple[str, ...] | None):
+def present_listed(user, rows: list[Survivor], columns: tuple[str, ...] | None,
+                   action: str = "survivor.listed"):
     """(survivor, ``access.present`` of it) for each survivor of a list selected through
-    ``access.scope_clause``, each audited as listed with the fields shown (one INSERT)."""
+    ``access.scope_clause``, each audited (``action``: listed, exported) with the fields
+    shown (one INSERT)."""
     access.note_in_scope(user, rows)
     access.preload_break_glass(user, [s.id for s in rows])
+    load_leads(rows)
     page = [(survivor, access.present(user, survivor, only=columns)) for survivor in rows]
-    audit.record_many(user, "survivor.listed", ((s, shown.keys()) for s, shown in page))
+    audit.record_many(user, action, ((s, shown.keys()) for s, shown in page))
     return page
+
+
+def load_leads(rows: list[Survivor]) -> None:
+    """The lead caseworkers of a list's survivors (each audit event names its survivor's
+    team): those already in the session taken from it, the others in one SELECT. A
+    caseworker's list is mostly their own cases: no SELECT at all."""
+    from ..auth.models import User
+
+    leads = {lead_id: db.session.identity_map.get(db.session.identity_key(User, lead_id))
+             for lead_id in {s.lead_caseworker_id for s in rows} - {None}}
+    missing = [lead_id for lead_id, lead in leads.items() if lead is None]
+    if missing:
+        leads.update((u.id, u) for u in db.session.scalars(select(User).where(
+            User.id.in_(missing))))
+    for survivor in rows:  # as a loader would set it: not a change to flush
+        set_committed_value(survivor, "lead_caseworker", leads.get(survivor.lead_caseworker_id))
 
 
 EXPORT_BATCH = 500
@@ -425,10 +447,7 @@ def export_caseload(user, filters: CaseloadFilters) -> str:
         batch = list(db.session.scalars(batch_query.limit(EXPORT_BATCH)))
         if not batch:
             break
-        access.preload_break_glass(user, [s.id for s in batch])
-        shown = [(survivor, access.present(user, survivor)) for survivor in batch]
-        audit.record_many(user, "survivor.exported",
-                          [(survivor, fields.keys()) for survivor, fields in shown])
+        shown = present_listed(user, batch, None, action="survivor.exported")
         presented.extend(fields for _survivor, fields in shown)
         last = batch[-1]
     present_anywhere = set().union(*presented) if presented else set()
@@ -579,23 +598,28 @@ def break_glass(user, survivor: Survivor, reason: str | None) -> BreakGlassGrant
 
 
 # What the access log shows of each event (rows, not ORM objects: it is on every survivor
-# page, and the chain's hashes and the rest are not shown).
+# page, and the chain's hashes and the rest are not shown). templates/survivors/view.html
+# unpacks the rows in this order.
 ACCESS_LOG_COLUMNS = (AuditEvent.id, AuditEvent.occurred_at, AuditEvent.actor_id,
                       AuditEvent.actor_username, AuditEvent.action, AuditEvent.channel,
                       AuditEvent.fields, AuditEvent.reason)
+
+
+# Built once: it runs on every survivor page.
+_ACCESS_LOG = (
+    select(*ACCESS_LOG_COLUMNS)
+    # Every event about the survivor: the record, its services, letters and denials.
+    .where(AuditEvent.subject_id == bindparam("survivor_id"))
+    .order_by(AuditEvent.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def access_log(user, survivor: Survivor, limit: int = 200) -> list:
     """The latest ``limit`` events about ``survivor``, newest first (rows of
     ``ACCESS_LOG_COLUMNS``); showing it is audited."""
     access.require(user, "survivor.access_log", survivor)
-    events = list(db.session.execute(
-        select(*ACCESS_LOG_COLUMNS)
-        # Every event about the survivor: the record, its services, letters and denials.
-        .where(AuditEvent.subject_id == survivor.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(limit)
-    ))
+    events = list(db.session.execute(_ACCESS_LOG, {"survivor_id": survivor.id, "limit": limit}))
     audit.record(user, "survivor.access_log_viewed", survivor)
     return events
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import NamedTuple
+
 from flask import (
     Blueprint,
     abort,
@@ -22,6 +25,7 @@ from ..access.fields import field_specs
 from ..api.pagination import InvalidCursor
 from ..auth.models import User
 from ..extensions import db
+from ..i18n import current_locale_name
 from ..programmes.models import Programme
 from . import service
 from .forms import BreakGlassForm, CloseForm, SurvivorForm
@@ -303,13 +307,29 @@ def _form_groups(form) -> list[tuple[str, list]]:
 
 def _display_groups(shown: dict) -> list[tuple[str, list[tuple[str, object, str]]]]:
     specs = field_specs(Survivor)
+    texts = _texts_in(current_locale_name())
     groups = []
-    for tier, label in TIER_LABELS.items():
-        items = [(FIELD_LABELS.get(name, name), _display_value(name, value), name)
+    for tier, label in texts.tiers.items():
+        items = [(texts.fields.get(name, name), _display_value(name, value), name)
                  for name, value in shown.items() if specs[name].tier == tier and name != "id"]
         if items:
             groups.append((label, items))
     return groups
+
+
+class _Texts(NamedTuple):
+    fields: dict[str, str]
+    tiers: dict[str, str]
+    service_pages: tuple[tuple[str, str], ...]  # (endpoint, label) of SERVICE_PAGES
+
+
+@lru_cache(maxsize=64)
+def _texts_in(locale_name: str) -> _Texts:
+    """The survivor pages' labels as text in the current locale, ``locale_name`` (a page
+    shows fifty: each lazy label would look the catalog up again)."""
+    return _Texts({name: str(label) for name, label in FIELD_LABELS.items()},
+                  {tier: str(label) for tier, label in TIER_LABELS.items()},
+                  tuple((endpoint, str(label)) for endpoint, label in SERVICE_PAGES))
 
 
 def _display_value(name: str, value):
@@ -344,8 +364,9 @@ SERVICE_PAGES = (
 
 def service_links(survivor: Survivor) -> list[tuple[str, str, bool]]:
     """(url, label, is_current) for each service page of ``survivor`` this app has."""
+    pages, current = current_app.view_functions, request.endpoint
     return [
-        (url_for(endpoint, survivor_id=survivor.id), str(label), request.endpoint == endpoint)
-        for endpoint, label in SERVICE_PAGES
-        if endpoint in current_app.view_functions
+        (url_for(endpoint, survivor_id=survivor.id), label, current == endpoint)
+        for endpoint, label in _texts_in(current_locale_name()).service_pages
+        if endpoint in pages
     ]
