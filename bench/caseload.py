@@ -8,11 +8,11 @@ so later runs reuse the database; ``--reseed`` rebuilds it.
 
 Then, as the team's supervisor through the Flask test client, it requests the caseload
 review page ``/supervision/caseload`` (default sorting: latest intake first, 50 a page) and
-the API ``/api/v1/supervision/caseload`` ``--requests`` times each (default 30), alternating
-and before them the page's SQL: every statement one page request runs (captured from the engine: the
+the API ``/api/v1/supervision/caseload`` ``--requests`` times each (default 30), in turns
+with the page's SQL: every statement one page request runs (captured from the engine: the
 user lookup, the page's SELECTs, the navigation's alert count, the audit appends), replayed
-straight on a DB-API cursor in one transaction and rolled back. It prints the median
-milliseconds of each, then:
+straight on a DB-API cursor in one transaction and rolled back (the requests' commits are
+rolled back too). It prints the median milliseconds of each, then:
 
 * growth: page median at the largest size / at the smallest (goal: <= 1.3, the page does not
   slow down with the data);
@@ -45,6 +45,7 @@ from common import (  # noqa: E402
     database_url,
     is_seeded,
     mark_seeded,
+    no_commit,
     reset_schema,
 )
 
@@ -167,13 +168,13 @@ def measure(app, requests: int) -> dict[str, float]:
         fn()
         timings[name].append((time.perf_counter() - started) * 1000)
 
-    # The replays first: they append the audit rows the captured request would have (and roll
-    # back), which only works while no page in between has committed rows of its own.
+    # In turns, none committing (common.time_against_replay): the replays append the audit
+    # rows the captured request would have, which works while no page commits rows of its own.
     for _ in range(requests):
         timed("sql", sql)
-    for _ in range(requests):
-        timed("page", page)
-        timed("api", api)
+        with no_commit():
+            timed("page", page)
+            timed("api", api)
     result = {name: statistics.median(values) for name, values in timings.items()}
     result["statements"] = len(statements)
     return result

@@ -169,7 +169,8 @@ def capture(app, request: Callable[[], object], *, expect: int | tuple = 200):
 
     The captured request itself is rolled back rather than committed, so that the replays
     can append the same audit rows (each replay rolls back too; the audit table is
-    append-only). Run the replays before requests that commit rows of their own."""
+    append-only). Run the replays before requests that commit rows of their own, or
+    between requests that do not (``time_against_replay``)."""
     from sqlalchemy import event
 
     from casework.extensions import db
@@ -240,6 +241,21 @@ def time_ms(fn: Callable[[], object], times: int) -> list[float]:
         fn()
         values.append((time.perf_counter() - started) * 1000)
     return values
+
+
+def time_against_replay(request: Callable[[], object], replay: Callable[[], object],
+                        times: int) -> tuple[list[float], list[float]]:
+    """Milliseconds of ``request`` and of its captured statements' ``replay``, ``times``
+    each, taken in turns, the request's commit rolled back (``no_commit``) as the replay's
+    is: both send the same statements and neither commits, and whatever else the machine
+    does meanwhile slows both alike (on a shared machine speed drifts by a third from one
+    minute to the next, which would tilt a ratio of two runs taken one after the other)."""
+    requests, replays = [], []
+    for _ in range(times):
+        replays.extend(time_ms(replay, 1))
+        with no_commit():
+            requests.extend(time_ms(request, 1))
+    return requests, replays
 
 
 def median(values: list[float]) -> float:

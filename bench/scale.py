@@ -16,7 +16,8 @@ Then, as the right user through the Flask test client, ``--requests`` times each
 - caseload (caseworker ``/survivors/``), caseload review (supervisor
   ``/supervision/caseload``), survivor page and timeline (its caseworker), duplicate search
   (``POST /api/v1/survivors/duplicates``): baseline = every statement the request ran,
-  captured from the engine, replayed bare on a DB-API cursor in one transaction;
+  captured from the engine, replayed bare on a DB-API cursor in one transaction; request and
+  replay are taken in turns, and neither commits (the request's commit is rolled back);
 - letter: issuing a referral letter (``POST /referrals/<id>/issue``: consent check, render,
   encrypt, store; rolled back so it can be repeated): baseline = bare WeasyPrint rendering the
   same HTML (new FontConfiguration and stylesheet, fonts from disk);
@@ -79,6 +80,7 @@ from common import (  # noqa: E402
     no_commit,
     p95,
     reset_schema,
+    time_against_replay,
     time_ms,
 )
 
@@ -385,34 +387,29 @@ class Subjects:
             db.session.rollback()
 
 
-def measure_request(app, name: str, request, n: int, *, expect=200, commits: bool = True,
-                    profile: bool = False, warmups: int = 3) -> dict:
-    """``request`` n times beside its captured statements replayed bare (replays first:
-    they append the audit rows the captured request would have, and roll back)."""
-    for _ in range(warmups):  # warm-up: template and SQL compilation caches, the DB's cache
-        with no_commit():
-            response = request()
-        assert response.status_code in ((expect,) if isinstance(expect, int) else expect), (
-            name, response.status_code, response.text[:500])
-    statements, replay = capture(app, request, expect=expect)
-    baseline = time_ms(replay, n)
-    replay.close()
+def measure_request(app, name: str, request, n: int, *, expect=200, profile: bool = False,
+                    warmups: int = 3) -> dict:
+    """``request`` n times, in turns with its captured statements replayed bare; neither
+    commits (``common.time_against_replay``)."""
+    expected = (expect,) if isinstance(expect, int) else expect
 
     def once():
-        if commits:
-            response = request()
-        else:
-            with no_commit():
-                response = request()
-        assert response.status_code in ((expect,) if isinstance(expect, int) else expect), (
-            name, response.status_code)
+        response = request()
+        assert response.status_code in expected, (name, response.status_code,
+                                                   response.text[:500])
 
-    timings = time_ms(once, n)
+    for _ in range(warmups):  # warm-up: template and SQL compilation caches, the DB's cache
+        with no_commit():
+            once()
+    statements, replay = capture(app, request, expect=expect)
+    timings, baseline = time_against_replay(once, replay, n)
+    replay.close()
     result = {"name": name, "median": median(timings), "p95": p95(timings),
               "baseline": median(baseline), "statements": len(statements),
               "baseline_kind": f"bare SQL ({len(statements)} statements)"}
     if profile:
-        result["profile"] = profile_of(once, 10)
+        with no_commit():
+            result["profile"] = profile_of(once, 10)
     return result
 
 
@@ -458,8 +455,10 @@ def measure_letter(app, client, subjects: Subjects, n: int) -> dict:
     render_bare = bare_renderer()
     render_bare(html)
     issue()
-    bare = time_ms(lambda: render_bare(html), n)
-    timings = time_ms(issue, n)
+    bare, timings = [], []
+    for _ in range(n):  # in turns, as the pages (common.time_against_replay)
+        bare.extend(time_ms(lambda: render_bare(html), 1))
+        timings.extend(time_ms(issue, 1))
     return {"name": "letter (issue)", "median": median(timings), "p95": p95(timings),
             "baseline": median(bare), "baseline_kind": "bare WeasyPrint, same HTML"}
 
@@ -497,7 +496,7 @@ def measure_engine(app, n: int, report_runs: int, profile: bool,
     rows.append(measure_request(
         app, "donor report (draft, 12 months)", lambda: supervisor.post("/reports/new", data={
             "csrf_token": csrf, "programme": "", "first_month": REPORT_PERIOD[0],
-            "last_month": REPORT_PERIOD[1]}), report_runs, expect=302, commits=False, warmups=1))
+            "last_month": REPORT_PERIOD[1]}), report_runs, expect=302, warmups=1))
     rows[-1]["runs"] = report_runs
     return rows, subjects
 
