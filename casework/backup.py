@@ -55,6 +55,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -777,14 +778,29 @@ def _restore_postgresql(path: Path, key: bytes, header: Header, database: Databa
     return previous
 
 
-def _other_sessions() -> int:
+# A connection closed a moment ago (this process's own pool, just disposed) stays listed in
+# pg_stat_activity until its server process has exited, which it does after the client has
+# gone: only sessions still there after this long are someone else's.
+CLOSING_SESSIONS_GRACE = 2.0  # seconds
+
+
+def _other_sessions(grace: float | None = None) -> int:
+    """How many other client sessions are connected to the configured PostgreSQL database,
+    once the ones just closed have had ``grace`` seconds to leave."""
+    deadline = time.monotonic() + (CLOSING_SESSIONS_GRACE if grace is None else grace)
     try:
         with db.engine.connect() as conn:
-            return conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND backend_type = 'client backend'"
-            )).scalar_one()
+            while True:
+                others = conn.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'"
+                )).scalar_one()
+                # pg_stat_activity is read once per transaction: end it to read afresh.
+                conn.rollback()
+                if not others or time.monotonic() >= deadline:
+                    return others
+                time.sleep(0.05)
     finally:
         _release_connections()
 

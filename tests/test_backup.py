@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy.exc
 from flask_migrate import upgrade
 from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 import config
 from casework import audit, backup, create_app
@@ -294,6 +295,23 @@ def test_backup_under_another_key_is_refused_and_changes_nothing(source, module_
     # The file itself was fine: the right key restores it.
     with source.app_context():
         assert restore_backup(path, yes=True).previous_contents is not None
+
+
+@pytest.mark.skipif(ENGINE != "postgresql", reason="sessions of a PostgreSQL server")
+def test_sessions_closed_a_moment_ago_do_not_block_a_restore_but_open_ones_do(source):
+    """A closed connection stays in pg_stat_activity until its server process has exited:
+    restore must not be refused for the connections its own process just closed."""
+    other = sqlalchemy.create_engine(source.config["DATABASE_URL"], poolclass=NullPool)
+    held = [other.connect() for _ in range(4)]
+    for conn in held:
+        conn.execute(text("SELECT 1"))
+    with source.app_context():
+        assert backup._other_sessions(grace=0.2) == 4
+        held.pop().close()
+        assert backup._other_sessions(grace=0.2) == 3
+        for conn in held:
+            conn.close()
+        assert backup._other_sessions() == 0
 
 
 def test_backup_of_an_unknown_schema_revision_is_refused(source, tmp_path):
