@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -10,6 +11,17 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # config.py sits beside the package
     sys.path.insert(0, str(ROOT))
+
+
+# Python's cyclic garbage collector walks its young objects after every 700 net allocations,
+# a threshold made for small scripts. One page of a list makes thousands (fifty ORM objects
+# and their states, the audit rows, the template's output), all alive until the response is
+# sent: each request ran the collector a few times over the same objects. Almost everything
+# a request makes is freed by reference counting anyway; with 10,000 most requests finish
+# between two collections, and cyclic garbage waits a little longer to be collected.
+# Measured in turns with the default (bench, 100,000 survivors): the caseworker's caseload
+# page 7% faster, the survivor page 3%.
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def create_app(config: str | dict | None = None) -> Flask:
@@ -51,4 +63,6 @@ def create_app(config: str | dict | None = None) -> Flask:
     from . import web
 
     web.init_app(app)
+    if gc.get_threshold()[0] < GC_THRESHOLDS[0]:  # (a server that set its own keeps it)
+        gc.set_threshold(*GC_THRESHOLDS)
     return app

@@ -4,6 +4,7 @@ own, database URLs are normalised, and the production session cookie is Secure."
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import stat
@@ -278,3 +279,19 @@ def test_every_connection_is_set_up_for_its_engine(app):
                     assert conn.execute(text("PRAGMA journal_mode")).scalar() in ("wal",
                                                                                   "memory")
             db.engine.dispose()
+
+
+# --- the process ---------------------------------------------------------------------------------
+
+
+def test_the_app_collects_garbage_less_often_than_pythons_default(monkeypatch):
+    """A list page allocates thousands of objects: the young generation's threshold is
+    raised from Python's 700, and a higher one a server set is kept."""
+    monkeypatch.setattr(gc, "set_threshold", lambda *values: thresholds.__setitem__(0, values))
+    thresholds = [(700, 10, 10)]
+    monkeypatch.setattr(gc, "get_threshold", lambda: thresholds[0])
+    create_app("test")
+    assert thresholds[0][0] >= 10_000 and thresholds[0][1:] == (10, 10)
+    thresholds[0] = (50_000, 20, 20)
+    create_app("test")
+    assert thresholds[0] == (50_000, 20, 20)
