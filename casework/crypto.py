@@ -58,11 +58,16 @@ def parse_key_ring(config_value: str) -> tuple[tuple[str, bytes], ...]:
     return tuple(ring)
 
 
-def key_ring(config_value: str | None = None) -> tuple[tuple[str, bytes], ...]:
-    value = config_value if config_value is not None else current_app.config.get("DATA_KEYS")
+def configured_keys() -> str:
+    """The app's DATA_KEYS setting (as configured: ``parse_key_ring`` reads it)."""
+    value = current_app.config.get("DATA_KEYS")
     if not value:
         raise KeyRingError("DATA_KEYS is not configured")
-    return parse_key_ring(value)
+    return value
+
+
+def key_ring(config_value: str | None = None) -> tuple[tuple[str, bytes], ...]:
+    return parse_key_ring(config_value if config_value is not None else configured_keys())
 
 
 def aad(table: str, column: str, row_id) -> bytes:
@@ -92,16 +97,17 @@ def split(blob: bytes) -> tuple[str, bytes, bytes]:
 
 
 @lru_cache(maxsize=8)
-def _ciphers(ring: tuple[tuple[str, bytes], ...]) -> dict[str, AESGCM]:
-    """An AES-GCM cipher for each key of a ring, made once (a list decrypts a hundred
-    values; the cipher holds no state between calls)."""
-    return {key_id: AESGCM(key) for key_id, key in ring}
+def _ciphers(config_value: str) -> dict[str, AESGCM]:
+    """An AES-GCM cipher for each key of a ring (its DATA_KEYS value), made once (a list
+    decrypts a hundred values; the cipher holds no state between calls)."""
+    return {key_id: AESGCM(key) for key_id, key in parse_key_ring(config_value)}
 
 
 def decrypt(blob: bytes, aad: bytes, *, keys: str | None = None) -> bytes:
-    """Decrypt with whichever key of the ring encrypted ``blob``."""
+    """Decrypt with whichever key of the ring (``keys``, default the app's DATA_KEYS)
+    encrypted ``blob``."""
     key_id, nonce, ciphertext = split(blob)
-    cipher = _ciphers(key_ring(keys)).get(key_id)
+    cipher = _ciphers(keys if keys is not None else configured_keys()).get(key_id)
     if cipher is None:
         raise DecryptionError(f"key {key_id!r} is not in the key ring")
     try:

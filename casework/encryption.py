@@ -84,10 +84,12 @@ def _aad(table: str, field: _Field, row_id) -> bytes:
     return crypto.aad(table, field.column, row_id)
 
 
-def decrypt_value(table: str, column: str, row_id, blob: bytes, is_date: bool = False):
-    """Decrypt one stored blob, with an error that says which field of which row failed."""
+def decrypt_value(table: str, column: str, row_id, blob: bytes, is_date: bool = False,
+                  ring: str | None = None):
+    """Decrypt one stored blob (under ``ring``, a DATA_KEYS value; default the app's), with
+    an error that says which field of which row failed."""
     try:
-        text = crypto.decrypt(blob, crypto.aad(table, column, row_id)).decode()
+        text = crypto.decrypt(blob, crypto.aad(table, column, row_id), keys=ring).decode()
     except DecryptionError as exc:
         raise DecryptionError(f"{table}.{column} of row {row_id} cannot be decrypted: {exc}") \
             from None
@@ -158,12 +160,15 @@ def _decrypt_loaded(target, keys=None) -> None:
     table, pk, fields = _spec(target)
     loaded = attributes.instance_dict(target)
     row_id = loaded.get(pk)
+    ring = None  # the app's keys, read once for the object's fields
     for field in fields:
         if keys is not None and field.key not in keys:
             continue
         value = loaded.get(field.key)
         if isinstance(value, bytes):
-            loaded[field.key] = decrypt_value(table, field.column, row_id, value, field.is_date)
+            ring = ring or crypto.configured_keys()
+            loaded[field.key] = decrypt_value(table, field.column, row_id, value, field.is_date,
+                                              ring)
 
 
 def _on_load(target, context) -> None:
