@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from .. import access, audit, vocab
-from ..extensions import db
+from ..extensions import db, execute_without_objects
 from ..models_base import none_of
 from ..plans.models import PlanItem
 from ..survivors.models import CLOSED_STATUSES, Survivor
@@ -87,7 +87,7 @@ def alert_count(user, today: date | None = None) -> int:
 
     statement = _alert_count_statement(_AlertSubject(user.id, user.role, user.team_id),
                                        today or date.today(), response_days())
-    return sum(db.session.execute(statement).one())
+    return sum(execute_without_objects(statement).one())
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from werkzeug.exceptions import NotFound
 
 from .. import access, audit
 from ..auth.models import User
-from ..extensions import db
+from ..extensions import db, execute_without_objects
 from ..survivors import service as survivors
 from ..survivors.models import CLOSED_STATUSES, Survivor
 from ..survivors.service import ValidationFailed, _clean_text
@@ -174,7 +174,7 @@ def acknowledge_case(user, survivor) -> int:
     only for staff who can be reassigned cases)."""
     if getattr(user, "role", None) != "caseworker":
         return 0
-    result = db.session.execute(_ACKNOWLEDGE_CASE, {
+    result = execute_without_objects(_ACKNOWLEDGE_CASE, {
         "of_survivor": survivor.id, "to_user": user.id, "now": datetime.now(UTC)})
     return result.rowcount or 0
 

@@ -19,7 +19,7 @@ from ..access.fields import field_specs
 from ..access.models import BreakGlassGrant
 from ..audit.models import AuditEvent
 from ..auth.models import User
-from ..extensions import db
+from ..extensions import db, execute_without_objects
 from ..programmes.models import Programme
 from . import search
 from .models import CLOSED_STATUSES, CaseNumberCounter, Survivor
@@ -619,7 +619,8 @@ def access_log(user, survivor: Survivor, limit: int = 200) -> list:
     """The latest ``limit`` events about ``survivor``, newest first (rows of
     ``ACCESS_LOG_COLUMNS``); showing it is audited."""
     access.require(user, "survivor.access_log", survivor)
-    events = list(db.session.execute(_ACCESS_LOG, {"survivor_id": survivor.id, "limit": limit}))
+    events = list(execute_without_objects(_ACCESS_LOG, {"survivor_id": survivor.id,
+                                                       "limit": limit}))
     audit.record(user, "survivor.access_log_viewed", survivor)
     return events
 
