@@ -34,7 +34,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, ForeignKey, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from .extensions import db, execute_without_objects
 from .models_base import UTCDateTime
 
 EXTENSION = "casework_sessions"
@@ -152,7 +152,7 @@ class DatabaseStore:
     _refresh = update(table).where(table.c.id_hash == bindparam("record_id_hash"))
 
     def load(self, id_hash: str) -> Record | None:
-        row = db.session.execute(self._select, {"record_id_hash": id_hash}).first()
+        row = execute_without_objects(self._select, {"record_id_hash": id_hash}).first()
         if row is None:
             return None
         return Record(str(row.user_id) if row.user_id else None, _decode(row.data),
@@ -181,7 +181,7 @@ class DatabaseStore:
             conn.execute(self._refresh, self._refreshed(id_hash, record, expires_at))
 
     def update_in_unit_of_work(self, id_hash: str, record: Record, expires_at: datetime):
-        db.session.execute(self._refresh, self._refreshed(id_hash, record, expires_at))
+        execute_without_objects(self._refresh, self._refreshed(id_hash, record, expires_at))
 
     def delete(self, id_hash: str) -> None:
         with db.engine.begin() as conn:

@@ -23,7 +23,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from werkzeug.exceptions import Forbidden, NotFound
 
-from ..extensions import db
+from ..extensions import db, execute_without_objects
 from .fields import field_specs
 from .policy import READ, WRITE, may_break_glass, permissions
 
@@ -186,14 +186,14 @@ def preload_break_glass(user, survivor_ids: Iterable[uuid.UUID]) -> None:
         cache[(user.id, sid)] = False
     if user.role != "supervisor" or not ids:
         return
-    open_ids = db.session.scalars(
+    open_ids = execute_without_objects(
         select(BreakGlassGrant.survivor_id).where(
             BreakGlassGrant.user_id == user.id,
             BreakGlassGrant.survivor_id.in_(ids),
             BreakGlassGrant.session_digest == access_session_digest(),
             BreakGlassGrant.expires_at > datetime.now(UTC),
         )
-    )
+    ).scalars()
     for sid in open_ids:
         cache[(user.id, sid)] = True
 
