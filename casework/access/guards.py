@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import g, has_app_context, has_request_context, request, session
 from flask_babel import gettext as _
-from sqlalchemy import Boolean, and_, exists, false, or_, select, union, update
+from sqlalchemy import Boolean, and_, bindparam, exists, false, or_, select, union, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -87,6 +87,7 @@ def forget(survivor) -> None:
         for key in [k for k in cache if k[1] == survivor.id]:
             del cache[key]
     _cache("_access_open_engagements").clear()
+    _cache("_access_open_grants").clear()
 
 
 def _engaged_counsellor_clause(user_id, engagement=None):
@@ -162,6 +163,7 @@ def end_break_glass(user, digest: str | None = None) -> None:
         .values(expires_at=now)
     )
     _cache("_access_break_glass").clear()
+    _cache("_access_open_grants").clear()
 
 
 def break_glass_active(user, survivor) -> bool:
@@ -176,26 +178,35 @@ def break_glass_active(user, survivor) -> bool:
 
 
 def preload_break_glass(user, survivor_ids: Iterable[uuid.UUID]) -> None:
-    """Look up the break-glass grants open in this session for many survivors in one query."""
+    """Whether the glass is broken, for many survivors at once (a list's)."""
     user = _real(user)
+    cache = _cache("_access_break_glass")
+    open_ids = _open_grant_survivor_ids(user) if user.role == "supervisor" else frozenset()
+    for sid in survivor_ids:
+        cache[(user.id, sid)] = sid in open_ids
+
+
+@cache
+def _open_grants_statement():
     from .models import BreakGlassGrant
 
-    ids = list(survivor_ids)
-    cache = _cache("_access_break_glass")
-    for sid in ids:
-        cache[(user.id, sid)] = False
-    if user.role != "supervisor" or not ids:
-        return
-    open_ids = execute_without_objects(
-        select(BreakGlassGrant.survivor_id).where(
-            BreakGlassGrant.user_id == user.id,
-            BreakGlassGrant.survivor_id.in_(ids),
-            BreakGlassGrant.session_digest == access_session_digest(),
-            BreakGlassGrant.expires_at > datetime.now(UTC),
-        )
-    ).scalars()
-    for sid in open_ids:
-        cache[(user.id, sid)] = True
+    return select(BreakGlassGrant.survivor_id).where(
+        BreakGlassGrant.user_id == bindparam("user_id"),
+        BreakGlassGrant.session_digest == bindparam("session_digest"),
+        BreakGlassGrant.expires_at > bindparam("now"),
+    )
+
+
+def _open_grant_survivor_ids(user) -> frozenset[uuid.UUID]:
+    """The survivors whose glass ``user`` broke in this session, still open: one query a
+    request, however many survivors are asked about (a supervisor holds a few grants at
+    most; asking for a list's fifty ids instead sent fifty parameters on every page)."""
+    grants = _cache("_access_open_grants")
+    if user.id not in grants:
+        grants[user.id] = frozenset(execute_without_objects(_open_grants_statement(), {
+            "user_id": user.id, "session_digest": access_session_digest(),
+            "now": datetime.now(UTC)}).scalars())
+    return grants[user.id]
 
 
 def _is_class(obj) -> bool:
