@@ -180,8 +180,11 @@ class DatabaseStore:
         with db.engine.begin() as conn:
             conn.execute(self._refresh, self._refreshed(id_hash, record, expires_at))
 
-    def update_in_unit_of_work(self, id_hash: str, record: Record, expires_at: datetime):
-        execute_without_objects(self._refresh, self._refreshed(id_hash, record, expires_at))
+    def update_in_unit_of_work(self, id_hash: str, record: Record, expires_at: datetime) -> dict:
+        """Refresh the record in the request's transaction; the data as written (encoded)."""
+        params = self._refreshed(id_hash, record, expires_at)
+        execute_without_objects(self._refresh, params)
+        return params["data"]
 
     def delete(self, id_hash: str) -> None:
         with db.engine.begin() as conn:
@@ -288,9 +291,8 @@ def refresh_in_unit_of_work() -> None:
     now = datetime.now(UTC)
     data = dict(current)
     record = Record(_user_uuid(current.get("_user_id")), data, current.created_at, now)
-    store.update_in_unit_of_work(hash_id(current.sid), record,
-                                 _expiry(current_app, current.created_at, now))
-    current.refreshed = _encode(data)
+    current.refreshed = store.update_in_unit_of_work(
+        hash_id(current.sid), record, _expiry(current_app, current.created_at, now))
 
 
 def end_user_sessions(user) -> None:
