@@ -88,6 +88,9 @@ def caseload():
         filters = service.parse_filters(request.args)
     except ValidationFailed as exc:
         filters, errors = service.ReviewFilters(), exc.errors
+    # The team first: the page's leads are among them, and are then found in the session
+    # rather than selected a second time (survivors.service.load_leads).
+    workers = service.team_staff(user)
     rows, next_cursor = [], None
     if not errors:
         try:
@@ -104,7 +107,7 @@ def caseload():
         filters=filters,
         errors=errors,
         next_cursor=next_cursor,
-        workers=service.team_staff(user),
+        workers=workers,
         statuses=vocab.htcds(vocab.CASE_STATUS).choices(),
         risk_levels=vocab.RISK_LEVELS.choices(),
         service_kinds=service.SERVICE_KINDS.choices(),
