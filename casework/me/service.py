@@ -20,9 +20,8 @@ from sqlalchemy.orm import joinedload
 
 from .. import access, audit, vocab
 from ..extensions import db, execute_without_objects
-from ..models_base import none_of
 from ..plans.models import PlanItem
-from ..survivors.models import CLOSED_STATUSES, Survivor
+from ..survivors.models import Survivor
 from ..training import service as training
 from ..training.models import Enrolment, TrainingProgramme
 
@@ -66,10 +65,6 @@ def _has_alerts(user) -> bool:
             and user.role in ALERT_ROLES)
 
 
-def _open_case():
-    return none_of(Survivor.status, CLOSED_STATUSES)
-
-
 def _overdue_items(user, today: date):
     return (PlanItem.assignee_id == user.id, PlanItem.done_on.is_(None),
             PlanItem.due_on < today)
@@ -108,21 +103,21 @@ def _alert_count_statement(user: _AlertSubject, today: date, response_days: int)
     ``response_days`` (a setting the referral alerts read) is part of the key."""
     scope = access.scope_clause(user)
     plan = (select(func.count()).select_from(PlanItem).join(Survivor)
-            .where(*_overdue_items(user, today), _open_case(), scope))
+            .where(*_overdue_items(user, today), Survivor.open_case(), scope))
     counts = [plan.scalar_subquery()]
     for condition in training.due_check_conditions(today).values():
         counts.append(select(func.count()).select_from(Enrolment).join(Survivor)
-                      .where(condition, _led_by(user), _open_case(), scope).scalar_subquery())
+                      .where(condition, _led_by(user), Survivor.open_case(), scope).scalar_subquery())
     from ..supervision.models import Reassignment
     from ..supervision.reassign import pending_condition
 
     counts.append(select(func.count()).select_from(Reassignment).join(Survivor)
-                  .where(*pending_condition(user.id), _open_case(), scope).scalar_subquery())
+                  .where(*pending_condition(user.id), Survivor.open_case(), scope).scalar_subquery())
     from ..supervision.approvals import returned_condition
     from ..supervision.models import ClosureRequest
 
     counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
-                  .where(*returned_condition(user.id), _open_case(), scope).scalar_subquery())
+                  .where(*returned_condition(user.id), Survivor.open_case(), scope).scalar_subquery())
     if user.role == "supervisor":
         counts.append(select(func.count()).select_from(ClosureRequest).join(Survivor)
                       .where(ClosureRequest.status == "pending", scope).scalar_subquery())
@@ -150,7 +145,7 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
 
     items = db.session.execute(
         select(PlanItem, Survivor).join(Survivor, PlanItem.survivor_id == Survivor.id)
-        .where(*_overdue_items(user, today), _open_case(), scope)
+        .where(*_overdue_items(user, today), Survivor.open_case(), scope)
         .options(joinedload(Survivor.lead_caseworker))
     )
     for item, survivor in items:
@@ -166,7 +161,7 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
         select(Enrolment, Survivor, TrainingProgramme.name)
         .join(Survivor, Enrolment.survivor_id == Survivor.id)
         .join(TrainingProgramme, Enrolment.programme_id == TrainingProgramme.id)
-        .where(or_(*conditions.values()), _led_by(user), _open_case(), scope)
+        .where(or_(*conditions.values()), _led_by(user), Survivor.open_case(), scope)
         .options(joinedload(Survivor.lead_caseworker))
     )
     for enrolment, survivor, programme_name in enrolments:
@@ -185,7 +180,7 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
 
     moves = db.session.execute(
         select(Reassignment, Survivor).join(Survivor, Reassignment.survivor_id == Survivor.id)
-        .where(*pending_condition(user.id), _open_case(), scope)
+        .where(*pending_condition(user.id), Survivor.open_case(), scope)
         .options(joinedload(Reassignment.by_user), joinedload(Survivor.lead_caseworker))
     )
     for move, survivor in moves:
@@ -201,7 +196,7 @@ def alerts_for(user, today: date | None = None, *, audit_read: bool = True) -> l
     returns = db.session.execute(
         select(ClosureRequest, Survivor)
         .join(Survivor, ClosureRequest.survivor_id == Survivor.id)
-        .where(*returned_condition(user.id), _open_case(), scope)
+        .where(*returned_condition(user.id), Survivor.open_case(), scope)
         .options(joinedload(ClosureRequest.decider), joinedload(Survivor.lead_caseworker)))
     for request, survivor in returns:
         survivors[survivor.id] = survivor

@@ -18,8 +18,8 @@ from werkzeug.exceptions import NotFound
 from .. import access, audit, vocab
 from ..access.fields import field_specs
 from ..extensions import db
-from ..models_base import none_of, one_of
-from ..survivors.models import CLOSED_STATUSES, Survivor
+from ..models_base import one_of
+from ..survivors.models import Survivor
 from ..survivors.service import _CONTROL, Conflict, ValidationFailed, _clean_text
 from ..survivors.timeline import TimelineEvent
 from .models import (
@@ -636,7 +636,7 @@ def _alert_conditions(user, today: date):
     """SQL conditions of each alert kind for ``user`` (empty: none of that kind)."""
     cutoff = datetime.combine(today - timedelta(days=response_days()), datetime.min.time(),
                               tzinfo=UTC)
-    open_case = none_of(Survivor.status, CLOSED_STATUSES)
+    open_case = Survivor.open_case()
     conditions = {}
     if user.role == "caseworker":
         conditions[AWAITING_PARTNER_ALERT] = and_(

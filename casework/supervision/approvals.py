@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound
 
 from .. import access, audit
 from ..extensions import db
-from ..survivors.models import CLOSED_STATUSES, Survivor
+from ..survivors.models import Survivor
 from ..survivors.service import Conflict, ValidationFailed, _clean_text
 from ..survivors.timeline import TimelineEvent
 from .models import ClosureRequest, Reassignment
@@ -180,7 +180,7 @@ def inbox(user):
 
     access.require(user, "closure.decide")
     scope = access.scope_clause(user)
-    open_case = Survivor.status.not_in(CLOSED_STATUSES)
+    open_case = Survivor.open_case()
     referrals = list(db.session.scalars(
         select(Referral).join(Survivor, Referral.survivor_id == Survivor.id)
         .where(Referral.status == "awaiting_approval", open_case, scope)

@@ -20,7 +20,7 @@ from .. import access, audit
 from ..auth.models import User
 from ..extensions import db, execute_without_objects
 from ..survivors import service as survivors
-from ..survivors.models import CLOSED_STATUSES, Survivor
+from ..survivors.models import Survivor
 from ..survivors.service import ValidationFailed, _clean_text
 from .models import Reassignment
 
@@ -64,7 +64,7 @@ def open_team_cases(user, lead_id: uuid.UUID | None = None) -> list[Survivor]:
     team_member = select(User.id).where(User.team_id == user.team_id)
     query = (select(Survivor)
              .where(Survivor.lead_caseworker_id.in_(team_member),
-                    Survivor.status.not_in(CLOSED_STATUSES))
+                    Survivor.open_case())
              .options(selectinload(Survivor.lead_caseworker))
              .order_by(Survivor.case_number))
     if lead_id is not None:

@@ -20,7 +20,7 @@ from werkzeug.exceptions import Forbidden
 from .. import access, audit, vocab
 from ..api.pagination import decode_keyset, encode_keyset
 from ..extensions import db
-from ..survivors.models import CLOSED_STATUSES, RISK_RANK_SQL, Survivor
+from ..survivors.models import RISK_RANK_SQL, Survivor
 from ..survivors.service import (
     _CONTROL,
     ValidationFailed,
@@ -269,10 +269,6 @@ def worker_clause(user_id):
                               Engagement.counsellor_id == user_id, Engagement.ended_on.is_(None)))
 
 
-def open_clause():
-    return Survivor.status.not_in(CLOSED_STATUSES)
-
-
 def _check_readable(user, filters: ReviewFilters) -> None:
     readable = fields_readable_in_caseload(user) | {"survivor_id"}
     used = [ReviewFilters.FIELDS[f.name] for f in fields(filters)
@@ -292,7 +288,7 @@ def filter_conditions(filters: ReviewFilters, today: date, bulk: bool = False) -
     if filters.lead_caseworker_id:
         conditions.append(Survivor.lead_caseworker_id == filters.lead_caseworker_id)
     if filters.open:
-        conditions.append(open_clause())
+        conditions.append(Survivor.open_case())
     if filters.status:
         conditions.append(Survivor.status == filters.status)
     if filters.risk_level:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .. import vocab
 from ..auth.models import User
 from ..extensions import db
-from ..models_base import Timestamps, UTCDateTime, UUIDPrimaryKey
+from ..models_base import Timestamps, UTCDateTime, UUIDPrimaryKey, none_of
 from ..programmes.models import Programme, survivor_programmes
 
 OPERATIONAL = {"tier": "operational"}
@@ -142,6 +142,12 @@ class Survivor(UUIDPrimaryKey, Timestamps, db.Model):
     @property
     def is_closed(self) -> bool:
         return self.status in CLOSED_STATUSES
+
+    @classmethod
+    def open_case(cls):
+        """SQL condition: the case is open (``not is_closed``), each closed status its own
+        bound parameter (the condition sits in statements built once, ``none_of``)."""
+        return none_of(cls.status, CLOSED_STATUSES)
 
     def assigned_user_ids(self) -> set[uuid.UUID]:
         return {self.lead_caseworker_id, *self.collaborator_ids}
