@@ -274,6 +274,11 @@ def _finish_unit_of_work(response):
     committed = False
     if response.status_code < 400:
         refresh_in_unit_of_work()
+        db.session.flush()
+        # The response is built and nothing after the commit reads a loaded record: leaving
+        # the session now spares the commit expiring each object (a list's fifty survivors)
+        # only for the request's teardown to discard them.
+        db.session.expunge_all()
         db.session.commit()
         committed = True
     else:
