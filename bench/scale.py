@@ -29,9 +29,10 @@ Goals (issue 10): caseload and survivor pages at most 2x their baseline and unde
 at 100,000 survivors on PostgreSQL.
 
 Then wrk (PostgreSQL): gunicorn, 2 workers, production configuration on a free loopback port,
-``wrk -t2 -c8 -d<duration>s --latency`` on the survivor page with a caseworker's session
-cookie, and the same against bench/bare_app.py (the survivor page's statements on a raw
-connection, a small HTML string) served the same way. Goals: errors 0, requests/s app/bare at
+``wrk -t2 -c8 --latency`` on the survivor page with a caseworker's session cookie, and the
+same against bench/bare_app.py (the survivor page's statements on a raw connection, a small
+HTML string) served the same way; ``--duration`` seconds each, in three turns (bare, app,
+bare, app...) so that both see the same machine. Goals: errors 0, requests/s app/bare at
 least 0.5.
 
 Usage: ``python bench/scale.py [--engines sqlite,postgresql] [--survivors 100000]
@@ -593,34 +594,51 @@ def wrk_run(wrk: str, url: str, duration: int, cookie: str | None) -> dict:
             "requests": total, "raw": out}
 
 
+# wrk takes the two servers in turns, a third of the duration each time, as the pages are
+# measured in turns with their baselines: the machine's speed drifts from one minute to the
+# next (two runs of the same server a minute apart differed by up to a fifth), which tilted a
+# ratio of one bare run followed by one app run either way.
+WRK_TURNS = 3
+
+
+def combined(runs: list[dict]) -> dict:
+    """The turns of one server as one run: all its requests over all its seconds, the worst
+    turn's p99, every error."""
+    seconds = sum(r["requests"] / r["rps"] for r in runs if r["rps"])
+    requests = sum(r["requests"] for r in runs)
+    return {"rps": requests / seconds if seconds else 0.0,
+            "p99": max(r["p99"] for r in runs), "errors": sum(r["errors"] for r in runs),
+            "requests": requests, "turns": [round(r["rps"], 1) for r in runs]}
+
+
+def wait_for_quiet_chain(app, timeout: float = 30.0) -> None:
+    """Until no request appends to the audit chain (its head unchanged for half a second)."""
+    from sqlalchemy import func, select
+
+    from casework.audit.models import AuditEvent
+    from casework.extensions import db
+
+    last, deadline = None, time.monotonic() + timeout
+    with app.app_context():
+        while time.monotonic() < deadline:
+            with db.engine.connect() as conn:
+                head = conn.execute(select(func.max(AuditEvent.id))).scalar()
+            if head == last:
+                return
+            last = head
+            time.sleep(0.5)
+
+
 def wrk_bench(app, url: str, subjects: Subjects, duration: int) -> dict | None:
-    """The survivor page under load through gunicorn, beside the bare Flask app."""
+    """The survivor page under load through gunicorn, beside the bare Flask app, in turns."""
     wrk = ensure_wrk()
     if not wrk:
         return None
-    # The statements of one survivor page, for the bare app to run.
     client = login(app, subjects.worker)
     page = f"/survivors/{subjects.survivor}"
-    statements, replay = capture(app, lambda: client.get(page))
-    replay.close()
     CACHE.mkdir(exist_ok=True)
     statements_file = CACHE / "survivor-page-statements.pickle"
-    statements_file.write_bytes(pickle.dumps(statements))
-
-    # The bare app first: its replays append the captured audit row (and roll back), which
-    # only works while no request has committed audit rows since the capture.
-    result = {}
-    env_bare = {k: v for k, v in os.environ.items() if not k.startswith("CASEWORK_")}
-    env_bare.update({"BENCH_DATABASE_URL": url, "BENCH_STATEMENTS": str(statements_file)})
-    process, base = serve("bare_app:create_app()", env_bare, ROOT / "bench",
-                          CACHE / "gunicorn-bare.log")
-    try:
-        status, _text, _c = http("GET", base + page)
-        assert status == 200, f"bare app: {status}"
-        print(f"  wrk {duration} s: the bare Flask app", file=sys.stderr)
-        result["bare"] = wrk_run(wrk, base + page, duration, None)
-    finally:
-        stop(process)
+    turn = max(1, round(duration / WRK_TURNS))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEWORK_")}
     env.update({
@@ -634,6 +652,10 @@ def wrk_bench(app, url: str, subjects: Subjects, duration: int) -> dict | None:
         "CASEWORK_MFA_REQUIRED_ROLES": "supervisor,admin",
         "CASEWORK_PUBLIC_URL": "http://127.0.0.1",
     })
+    env_bare = {k: v for k, v in os.environ.items() if not k.startswith("CASEWORK_")}
+    env_bare.update({"BENCH_DATABASE_URL": url, "BENCH_STATEMENTS": str(statements_file)})
+    runs: dict[str, list[dict]] = {"bare": [], "app": []}
+    statements: list = []
     process, base = serve("casework:create_app()", env, ROOT, CACHE / "gunicorn-app.log")
     try:
         status, text, cookies = http("GET", base + "/login")
@@ -645,14 +667,37 @@ def wrk_bench(app, url: str, subjects: Subjects, duration: int) -> dict | None:
         cookie = "; ".join(c for c in new if c.startswith("casework_session="))
         status, _text, _c = http("GET", base + page, cookie=cookie)
         assert status == 200, f"survivor page through gunicorn: {status}"
-        print(f"  wrk {duration} s: the app (gunicorn, 2 workers)", file=sys.stderr)
-        result["app"] = wrk_run(wrk, base + page, duration, cookie)
+        for number in range(1, WRK_TURNS + 1):
+            # The statements of one survivor page, captured anew each turn: the bare app
+            # appends the audit row that comes next in the chain and rolls it back, which
+            # only works until the app commits rows of its own (it is idle meanwhile, once
+            # the requests wrk left in flight have finished).
+            wait_for_quiet_chain(app)
+            statements, replay = capture(app, lambda: client.get(page))
+            replay.close()
+            statements_file.write_bytes(pickle.dumps(statements))
+            bare, bare_base = serve("bare_app:create_app()", env_bare, ROOT / "bench",
+                                    CACHE / "gunicorn-bare.log")
+            try:
+                status, _text, _c = http("GET", bare_base + page)
+                assert status == 200, f"bare app: {status}"
+                print(f"  wrk turn {number}/{WRK_TURNS}, {turn} s each: the bare Flask app",
+                      file=sys.stderr)
+                runs["bare"].append(wrk_run(wrk, bare_base + page, turn, None))
+            finally:
+                stop(bare)
+            print(f"  wrk turn {number}/{WRK_TURNS}, {turn} s each: the app (gunicorn, "
+                  f"2 workers)", file=sys.stderr)
+            runs["app"].append(wrk_run(wrk, base + page, turn, cookie))
         status, _text, _c = http("GET", base + page, cookie=cookie)
-        result["app"]["still_logged_in"] = status == 200
+        still_logged_in = status == 200
     finally:
         stop(process)
 
+    result = {name: combined(r) for name, r in runs.items()}
+    result["app"]["still_logged_in"] = still_logged_in
     result["statements"] = len(statements)
+    result["turn"] = turn
     return result
 
 
@@ -697,12 +742,14 @@ def goals(results: dict) -> bool:
 def print_wrk(w: dict, duration: int) -> bool:
     app, bare = w["app"], w["bare"]
     ratio = app["rps"] / bare["rps"] if bare["rps"] else 0.0
-    print(f"\nwrk -t2 -c8 -d{duration}s --latency, survivor page, gunicorn 2 workers, "
-          f"PostgreSQL ({w['statements']} statements a request)")
-    print(f"{'server':<28} {'requests/s':>10} {'p99 ms':>8} {'errors':>7} {'requests':>9}")
+    print(f"\nwrk -t2 -c8 --latency, survivor page, gunicorn 2 workers, PostgreSQL "
+          f"({w['statements']} statements a request); the two servers in turns, "
+          f"{len(app['turns'])} x {w['turn']} s each")
+    print(f"{'server':<28} {'requests/s':>10} {'p99 ms':>8} {'errors':>7} {'requests':>9}"
+          f"  requests/s of each turn")
     for name, r in (("app (caseworker session)", app), ("bare Flask app", bare)):
         print(f"{name:<28} {r['rps']:>10.1f} {r['p99']:>8.1f} {r['errors']:>7} "
-              f"{r['requests']:>9}")
+              f"{r['requests']:>9}  {', '.join(str(t) for t in r['turns'])}")
     ok = ratio >= WRK_RATIO_GOAL and app["errors"] == 0 and app.get("still_logged_in", True)
     print(f"goal requests/s app/bare >= {WRK_RATIO_GOAL} and errors 0: "
           f"{'met' if ok else 'NOT met'} ({ratio:.2f}, {app['errors']} errors"
@@ -720,7 +767,8 @@ def main() -> int:
     parser.add_argument("--sqlite-report", action="store_true",
                         help="measure the donor report on SQLite too (minutes a draft there "
                         "at this scale: left out by default)")
-    parser.add_argument("--duration", type=int, default=30, help="seconds of each wrk run")
+    parser.add_argument("--duration", type=int, default=30,
+                        help="seconds of wrk on each server (in three turns)")
     parser.add_argument("--no-wrk", action="store_true")
     parser.add_argument("--skip", default="", help="comma-separated: letter, report (the "
                         "donor report takes minutes a draft on SQLite at this scale)")
