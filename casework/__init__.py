@@ -17,11 +17,12 @@ if str(ROOT) not in sys.path:  # config.py sits beside the package
 # a threshold made for small scripts. One page of a list makes thousands (fifty ORM objects
 # and their states, the audit rows, the template's output), all alive until the response is
 # sent: each request ran the collector a few times over the same objects. Almost everything
-# a request makes is freed by reference counting anyway; with 10,000 most requests finish
-# between two collections, and cyclic garbage waits a little longer to be collected.
-# Measured in turns with the default (bench, 100,000 survivors): the caseworker's caseload
-# page 7% faster, the survivor page 3%.
-GC_THRESHOLDS = (10_000, 10, 10)
+# a request makes is freed by reference counting anyway; with 50,000 requests finish between
+# two collections, and cyclic garbage (a few thousand objects a request) waits a little
+# longer to be collected. Measured in turns (bench, 100,000 survivors): 700 to 10,000 made
+# the caseworker's caseload page 7% faster and the survivor page 3%; 10,000 to 50,000 the
+# caseload a further 1.5% (0.3 ms; the survivor page within the noise, and 100,000 no better).
+GC_THRESHOLDS = (50_000, 10, 10)
 
 
 def create_app(config: str | dict | None = None) -> Flask:

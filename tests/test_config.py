@@ -291,7 +291,7 @@ def test_the_app_collects_garbage_less_often_than_pythons_default(monkeypatch):
     thresholds = [(700, 10, 10)]
     monkeypatch.setattr(gc, "get_threshold", lambda: thresholds[0])
     create_app("test")
-    assert thresholds[0][0] >= 10_000 and thresholds[0][1:] == (10, 10)
-    thresholds[0] = (50_000, 20, 20)
+    assert thresholds[0][0] >= 50_000 and thresholds[0][1:] == (10, 10)
+    thresholds[0] = (200_000, 20, 20)
     create_app("test")
-    assert thresholds[0] == (50_000, 20, 20)
+    assert thresholds[0] == (200_000, 20, 20)
