@@ -3,8 +3,9 @@ SHELL := /bin/bash
 # The interpreter of .venv: the operating system's own Python where it is 3.11 or newer and has
 # venv (Debian and Ubuntu build theirs with profile-guided and link-time optimisation: a page
 # spends about a tenth less time in Python on it than on a default pyenv or asdf build, pure
-# Python code a fifth less; README, Performance), else the first python3 on the PATH. `make PYTHON=/path/to/python3` picks
-# another; it applies when .venv is created (`make clean` first to change it).
+# Python code a fifth less; README, Performance), else the first python3 on the PATH.
+# `make PYTHON=/path/to/python3` picks another; it applies when .venv is created (`make clean`
+# first to change it).
 SYSTEM_PYTHON := /usr/bin/python3
 PYTHON ?= $(shell $(SYSTEM_PYTHON) -c 'import sys, ensurepip; \
 	sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $(SYSTEM_PYTHON) || echo python3)
