@@ -7,14 +7,22 @@ from __future__ import annotations
 import json
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy.exc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from casework import audit
-from casework.audit.models import APPEND_ONLY_DDL, DROP_APPEND_ONLY_DDL, AuditEvent
+from casework.audit.models import (
+    APPEND_ONLY_DDL,
+    DROP_APPEND_ONLY_DDL,
+    AuditEvent,
+    CanonicalBatch,
+    canonical_bytes,
+)
 from casework.extensions import db
 from tests.conftest import PASSWORD, ApiClient, WebClient, login_api, login_web
 
@@ -117,6 +125,35 @@ def test_chain_links_each_row_to_the_one_before(app, make):
     for before, after in zip(rows, rows[1:], strict=False):
         assert after.prev_hash == before.hash
     assert all(r.hash == r.compute_hash() for r in rows)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=20)  # quotes, controls, any script
+_UUIDS = st.none() | st.uuids()
+_EVENT = st.fixed_dictionaries({
+    "id": st.integers(min_value=1, max_value=2**53),
+    "occurred_at": st.datetimes(timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))])),
+    "actor_id": _UUIDS, "actor_username": st.none() | _TEXT, "action": _TEXT,
+    "subject_type": st.none() | _TEXT, "subject_id": _UUIDS, "team_id": _UUIDS,
+    "fields": st.none() | st.lists(_TEXT, max_size=4), "reason": st.none() | _TEXT,
+    "channel": st.sampled_from(["web", "api", "cli"]), "ip": st.none() | _TEXT,
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EVENT, min_size=1, max_size=6), st.data())
+def test_a_batch_of_events_hashes_the_same_bytes_as_one_event_alone(batch, data):
+    """write_pending's fast canonical form (CanonicalBatch) is byte for byte the one verify
+    recomputes (canonical_bytes), also when events share all but their id and subject, as a
+    list's fifty do, and when the same instant is written in two zones."""
+    shared = batch[0]
+    for row in list(batch):
+        batch.append({**shared, "id": row["id"], "subject_id": row["subject_id"]})
+    moved = data.draw(st.sampled_from([UTC, timezone(timedelta(hours=2))]))
+    batch.append({**shared, "occurred_at": shared["occurred_at"].astimezone(moved)})
+    canonical = CanonicalBatch()
+    assert [canonical(row) for row in batch] == [canonical_bytes(row) for row in batch]
+    assert None not in canonical._frames.values()  # each took the fast way, none fell back
 
 
 def test_events_are_written_when_their_transaction_commits_in_the_order_recorded(app):

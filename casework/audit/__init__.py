@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from ..extensions import db
-from .models import GENESIS_HASH, AuditEvent, canonical_bytes, chain_hash
+from .models import GENESIS_HASH, AuditEvent, CanonicalBatch, chain_hash
 
 # One advisory lock key serialises appends to the chain on PostgreSQL.
 _CHAIN_LOCK_KEY = 0x4341_5345  # "CASE"
@@ -125,10 +125,11 @@ def write_pending(session) -> int:
     if not rows:
         return 0
     last_id, last_hash = _chain_head(session)
+    canonical = CanonicalBatch()
     for row in rows:
         row["id"] = last_id + 1
         row["prev_hash"] = last_hash
-        row["hash"] = chain_hash(last_hash, canonical_bytes(row))
+        row["hash"] = chain_hash(last_hash, canonical(row))
         last_id, last_hash = row["id"], row["hash"]
     session.connection().execute(insert(AuditEvent.__table__), rows)
     session.info["audit_head"] = (last_id, last_hash)

